@@ -15,6 +15,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES = (
     "phix.server_cli",
     "phix.synth.cli",
+    "phix.search.cli",
 )
 
 
