@@ -1,0 +1,138 @@
+"""Shared fixtures: real PostgreSQL (embedded, and external when PHIX_TEST_DATABASE_URL is set).
+
+Each test that touches the database gets its own database, cloned from a migrated template, so
+tests are isolated without truncating anything. Tests that depend on ``db_url`` (directly or via
+``app`` / ``client``) run once per backend.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from phix.app import create_app
+from phix.settings import Settings, load_settings
+from phix.storage.embedded import EmbeddedPostgres
+from phix.storage.migrate import apply_migrations
+
+BACKENDS = ["embedded"] + (["external"] if os.environ.get("PHIX_TEST_DATABASE_URL") else [])
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def embedded_dsn() -> Iterator[str]:
+    data_dir = Path(tempfile.mkdtemp(prefix="phix-test-"))
+    server = EmbeddedPostgres(data_dir)
+    dsn = server.start()
+    yield dsn
+    server.stop()
+
+
+class DatabaseFactory:
+    """Creates per-test databases from a migrated template on one server."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.template = f"phix_tpl_{uuid.uuid4().hex[:8]}"
+        self.created: list[str] = []
+
+    async def setup(self) -> None:
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(with_database(self.admin_dsn, self.template))
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    async def new(self) -> str:
+        name = f"phix_t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            await admin.close()
+        self.created.append(name)
+        return with_database(self.admin_dsn, name)
+
+    async def drop(self, dsn: str) -> None:
+        name = urlsplit(dsn).path.lstrip("/")
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    async def teardown(self) -> None:
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+_factories: dict[str, DatabaseFactory] = {}
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def db_factory(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseFactory]:
+    backend: str = request.param
+    if backend == "external":
+        admin = os.environ["PHIX_TEST_DATABASE_URL"]
+    else:
+        admin = request.getfixturevalue("embedded_dsn")
+    factory = DatabaseFactory(admin)
+    await factory.setup()
+    yield factory
+    await factory.teardown()
+
+
+@pytest.fixture
+async def db_url(db_factory: DatabaseFactory) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test."""
+    dsn = await db_factory.new()
+    yield dsn
+    await db_factory.drop(dsn)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=db_url, data_dir=tmp_path, environment="test")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://phix.test/fhir") as http:
+        yield http
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(db_url)
+    await connection.execute("SET TIME ZONE 'UTC'")
+    yield connection
+    await connection.close()
