@@ -20,7 +20,7 @@ from phix.fhir import capability
 from phix.fhir.interactions import create, delete, history, patch, read, update, vread
 from phix.settings import Settings, load_settings
 from phix.storage.database import Database, resolve_database_url
-from phix.storage.repository import WriteListener, utc_now
+from phix.storage.repository import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +82,33 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def _optional_search(app: FastAPI) -> Any:
-    """The search engine, when it is installed: (registry loader, router, listener factory)."""
-    try:
-        return importlib.import_module("phix.search.integration")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("phix.search"):
-            return None
-        raise
+# Domain packages plug in through ``phix/<domain>/integration.py`` modules, each optional:
+#   router: APIRouter            mounted under the FHIR base, before the generic /{type}/{id} routes
+#   async startup(app) -> None   may set app.state.<x> and append WriteListeners to app.state.listeners
+#   async shutdown(app) -> None
+DOMAINS = (
+    "phix.search.integration",
+    "phix.mpi.integration",
+    "phix.dicom.integration",
+    "phix.consult.integration",
+)
+
+
+def installed_domains() -> list[Any]:
+    found = []
+    for name in DOMAINS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that domain is not built (yet)
+            raise
+    return found
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    domains = installed_domains()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,15 +116,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = await Database.connect(dsn, min_size=settings.db.pool_min, max_size=settings.db.pool_max)
         app.state.db = db
         app.state.embedded = embedded
-        listeners: list[WriteListener] = []
-        search = _optional_search(app)
-        if search is not None:
-            app.state.registry = search.load(settings)
-            listeners.append(search.listener(app.state.registry))
-        app.state.listeners = listeners
+        app.state.listeners = []
+        started = []
         try:
+            for domain in domains:
+                if hasattr(domain, "startup"):
+                    await domain.startup(app)
+                started.append(domain)
             yield
         finally:
+            for domain in reversed(started):
+                if hasattr(domain, "shutdown"):
+                    await domain.shutdown(app)
             await db.close()
             if embedded is not None:
                 embedded.stop()
@@ -146,9 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prefix = settings.fhir.base_path
     app.include_router(capability.router, prefix=prefix)
     app.include_router(history.router, prefix=prefix)  # before /{type}/{id}
-    search = _optional_search(app)
-    if search is not None:
-        app.include_router(search.router, prefix=prefix)
+    for domain in domains:
+        if getattr(domain, "router", None) is not None:
+            app.include_router(domain.router, prefix=prefix)
     for module in (vread, read, create, update, patch, delete):
         app.include_router(module.router, prefix=prefix)
 
