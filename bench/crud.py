@@ -1,0 +1,226 @@
+"""CRUD benchmark (issue 2): the FHIR API under uvicorn on a fresh embedded database, over HTTP.
+
+    .venv/bin/python bench/crud.py [--clients 16] [--patients 3000] [--seconds 10] [--workers N]
+
+Prints creates/s, reads/s, updates/s with p50/p99 latency for Patient and Observation, and, on the
+same payloads in the same run, the in-process ``fhir.resources`` validation rate and the ratio of
+create rate to validation rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from httpload import Result, request_bytes, run
+
+SURNAMES = "陈林黄郑吴王李张刘蔡"
+GIVEN = ["伟", "娜", "明", "芳", "志强", "秀英", "建华", "丽华", "文", "静"]
+
+
+def patient(i: int, rng: random.Random) -> dict[str, object]:
+    family, given = rng.choice(SURNAMES), rng.choice(GIVEN)
+    return {
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": "https://fhir.putian.gov.cn/NamingSystem/ptsyy/mrn", "value": f"MRN{i:08d}"},
+        ],
+        "active": True,
+        "name": [{"use": "official", "text": family + given, "family": family, "given": [given]}],
+        "telecom": [{"system": "phone", "value": f"139{rng.randrange(10**8):08d}", "use": "mobile"}],
+        "gender": rng.choice(["male", "female"]),
+        "birthDate": f"{rng.randrange(1930, 2024)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+        "address": [
+            {"district": "荔城区", "city": "莆田市", "state": "福建省", "line": ["镇海街道 梅园路 12 号"]}
+        ],
+    }
+
+
+def observation(i: int, patient_id: str, rng: random.Random) -> dict[str, object]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": f"2026-{rng.randrange(1, 12):02d}-{rng.randrange(1, 28):02d}T08:30:00+08:00",
+        "valueQuantity": {
+            "value": rng.randrange(50, 120),
+            "unit": "beats/minute",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server not ready at {url}")
+
+
+def validation_rate(payloads: list[dict[str, object]]) -> float:
+    from phix.fhir.validation import validate
+
+    for p in payloads[:50]:
+        validate(str(p["resourceType"]), p)  # warm caches
+    started = time.perf_counter()
+    for p in payloads:
+        validate(str(p["resourceType"]), p)
+    return len(payloads) / (time.perf_counter() - started)
+
+
+async def drive(port: int, args: argparse.Namespace) -> list[Result]:
+    host = f"127.0.0.1:{port}"
+    rng = random.Random(7)
+    json_headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+    patients = [orjson.dumps(patient(i, rng)) for i in range(args.patients)]
+    results: list[Result] = []
+
+    # Creates of Patient (Location header carries the id with Prefer: return=minimal; ask for the body
+    # instead so ids can be read back cheaply).
+    create_headers = {"Content-Type": "application/fhir+json"}
+    res = await run(
+        "create Patient",
+        "127.0.0.1",
+        port,
+        lambda i: request_bytes("POST", "/fhir/Patient", host, patients[i], create_headers),
+        total=len(patients),
+        concurrency=args.clients,
+        keep_bodies=True,
+    )
+    results.append(res)
+    ids = [orjson.loads(b)["id"] for b in res.bodies]
+    observations = [orjson.dumps(observation(i, ids[i % len(ids)], rng)) for i in range(args.patients)]
+    res = await run(
+        "create Observation",
+        "127.0.0.1",
+        port,
+        lambda i: request_bytes("POST", "/fhir/Observation", host, observations[i], json_headers),
+        total=len(observations),
+        concurrency=args.clients,
+    )
+    results.append(res)
+    read_paths = [f"/fhir/Patient/{rng.choice(ids)}" for _ in range(100_000)]
+    results.append(
+        await run(
+            "read Patient",
+            "127.0.0.1",
+            port,
+            lambda i: request_bytes("GET", read_paths[i % len(read_paths)], host),
+            duration=args.seconds,
+            concurrency=args.clients,
+        )
+    )
+
+    # Updates: each client updates distinct patients (no lock contention between clients).
+    def update_request(i: int) -> bytes:
+        pid = ids[i % len(ids)]
+        body = patient(i % len(ids), random.Random(i))
+        body["id"] = pid
+        return request_bytes("PUT", f"/fhir/Patient/{pid}", host, orjson.dumps(body), json_headers)
+
+    results.append(
+        await run(
+            "update Patient",
+            "127.0.0.1",
+            port,
+            update_request,
+            duration=args.seconds,
+            concurrency=args.clients,
+        )
+    )
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--patients", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="phix-bench-"))
+    port = free_port()
+    env = dict(os.environ, PHIX_LOG_LEVEL="WARNING")
+    env.pop("PHIX_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "phix.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
+        results = asyncio.run(drive(port, args))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+    rng = random.Random(7)
+    sample = [patient(i, rng) for i in range(2000)] + [observation(i, "x", rng) for i in range(2000)]
+    vrate = validation_rate(sample)
+    print(
+        f"phix CRUD benchmark: {args.workers} uvicorn workers, {args.clients} clients, cores={os.cpu_count()}"
+    )
+    for r in results:
+        print(r.line())
+    create_rate = (len(results[0].latencies) + len(results[1].latencies)) / (
+        results[0].elapsed + results[1].elapsed
+    )
+    print(f"in-process validation (1 core, same payloads): {vrate:,.0f} resources/s")
+    print(f"create rate / validation rate: {create_rate / vrate:.2f}  (create {create_rate:,.0f}/s)")
+    print("targets: reads >= 1500/s, creates >= 600/s, p99 read < 20 ms at 16 clients")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
