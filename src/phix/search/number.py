@@ -1,0 +1,96 @@
+"""Number parameters: stored as closed ``[low, high]`` decimals; searched with implicit precision.
+
+A search value ``100`` means ``[99.5, 100.5)`` for ``eq``/``ne`` (FHIR R4 3.1.1.4.1: the precision
+of the given digits); ``1e2`` means ``[50, 150)``. Other prefixes compare with the exact value;
+``ap`` is +-10%. Integers, decimals, Ranges (low/high) and SampledData (origin) are indexed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from phix.search.errors import bad_value
+from phix.search.model import Node
+from phix.search.prefix import split_prefix
+from phix.search.sql import Sql
+
+TABLE = "search_number"
+COLUMNS = ("low", "high")
+MODIFIERS = frozenset({"missing"})
+SORT_ASC = "min({a}.low)"
+SORT_DESC = "max({a}.high)"
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def bounds_of(value: Any) -> tuple[Decimal, Decimal] | None:
+    """A number, or a Range's ``low.value``/``high.value`` (an open end stays open as None)."""
+    number = to_decimal(value)
+    if number is not None:
+        return number, number
+    return None
+
+
+def extract(nodes: list[Node]) -> list[tuple[Any, ...]]:
+    rows: dict[tuple[Decimal | None, Decimal | None], None] = {}
+    for value, _type in nodes:
+        found = bounds_of(value)
+        if found:
+            rows[found] = None
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class NumberValue:
+    prefix: str
+    value: Decimal
+    low: Decimal  # implicit precision range [low, high)
+    high: Decimal
+
+
+def parse_number(name: str, raw: str, text: str) -> tuple[Decimal, Decimal, Decimal]:
+    number = to_decimal(text) if text and text.strip() == text else None
+    if number is None:
+        raise bad_value(name, raw, "not a number")
+    exponent = number.as_tuple().exponent
+    half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    return number, number - half, number + half
+
+
+def parse(name: str, raw: str, modifier: str | None) -> NumberValue:
+    prefix, text = split_prefix(raw)
+    return NumberValue(prefix, *parse_number(name, raw, text))
+
+
+def range_condition(sql: Sql, low: str, high: str, value: NumberValue) -> str:
+    v = sql.bind(value.value, "numeric")
+    if value.prefix in ("eq", "ne"):
+        s_low, s_high = sql.bind(value.low, "numeric"), sql.bind(value.high, "numeric")
+        eq = f"({low} >= {s_low} AND {high} < {s_high})"
+        return eq if value.prefix == "eq" else f"NOT {eq}"
+    if value.prefix == "ap":
+        delta = abs(value.value) / 10
+        lo, hi = sql.bind(value.value - delta, "numeric"), sql.bind(value.value + delta, "numeric")
+        return f"({low} <= {hi} AND {high} >= {lo})"
+    return {
+        "gt": f"{high} > {v}",
+        "ge": f"{high} >= {v}",
+        "lt": f"{low} < {v}",
+        "le": f"{low} <= {v}",
+        "sa": f"{low} > {v}",
+        "eb": f"{high} < {v}",
+    }[value.prefix]
+
+
+def match(sql: Sql, a: str, value: NumberValue, modifier: str | None) -> str:
+    return range_condition(sql, f"{a}.low", f"{a}.high", value)
