@@ -17,7 +17,19 @@ from starlette.responses import Response
 
 from phix.errors import Category, FhirError, Issue, to_outcome
 from phix.fhir import capability
-from phix.fhir.interactions import create, delete, history, patch, read, update, vread
+from phix.fhir.conditional import Conditional
+from phix.fhir.integrity import ReferentialIntegrity
+from phix.fhir.interactions import (
+    conditional,
+    create,
+    delete,
+    history,
+    patch,
+    read,
+    transaction,
+    update,
+    vread,
+)
 from phix.settings import Settings, load_settings
 from phix.storage.database import Database, resolve_database_url
 from phix.storage.repository import utc_now
@@ -117,12 +129,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.embedded = embedded
         app.state.listeners = []
+        if settings.fhir.enforce_referential_integrity:
+            app.state.listeners.append(ReferentialIntegrity(settings.server.public_base_url))
         started = []
         try:
             for domain in domains:
                 if hasattr(domain, "startup"):
                     await domain.startup(app)
                 started.append(domain)
+            app.state.conditional = Conditional(
+                getattr(app.state, "finder", None), settings.fhir.conditional_delete_max
+            )
             yield
         finally:
             for domain in reversed(started):
@@ -164,10 +181,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prefix = settings.fhir.base_path
     app.include_router(capability.router, prefix=prefix)
     app.include_router(history.router, prefix=prefix)  # before /{type}/{id}
+    app.include_router(transaction.router, prefix=prefix)
     for domain in domains:
         if getattr(domain, "router", None) is not None:
             app.include_router(domain.router, prefix=prefix)
-    for module in (vread, read, create, update, patch, delete):
+    for module in (vread, read, create, update, patch, delete, conditional):
         app.include_router(module.router, prefix=prefix)
 
     from phix.observability import RequestMiddleware

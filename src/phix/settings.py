@@ -20,6 +20,9 @@ class FhirSettings(BaseModel):
     history_default_count: int = 100
     # Reject writes that reference a local resource that does not exist (409).
     enforce_referential_integrity: bool = True
+    # Conditional delete: several matches are all deleted (up to the limit) unless this is False.
+    conditional_delete_multiple: bool = True
+    conditional_delete_max: int = 100
 
 
 class ServerSettings(BaseModel):

@@ -31,7 +31,12 @@ TYPE_INTERACTIONS = (
     "create",
     "search-type",
 )
-SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system", "history-system")
+SYSTEM_INTERACTIONS = {
+    "transaction": "batch-transaction",
+    "batch": "batch-transaction",
+    "search-system": "search-system",
+    "history-system": "history-system",
+}
 
 
 def mounted_interactions(routes: list[BaseRoute], prefix: str) -> set[str]:
@@ -73,7 +78,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
     rest: dict[str, Any] = {
         "mode": "server",
         "resource": resources,
-        "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS if code in mounted],
+        "interaction": [{"code": code} for code, route in SYSTEM_INTERACTIONS.items() if route in mounted],
     }
     if operations:
         rest["operation"] = operations

@@ -1,4 +1,4 @@
-"""create: ``POST [base]/[type]`` -> 201 with Location, ETag and Last-Modified."""
+"""create: ``POST [base]/[type]`` -> 201 with Location, ETag and Last-Modified; ``If-None-Exist``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ async def create(request: Request, res_type: str) -> Response:
     negotiate(request)
     known_type(res_type)
     resource = resource_body(await json_body(request), res_type)
+    criteria = request.headers.get("if-none-exist")
     async with repository(request) as repo:
-        version = await repo.create(res_type, resource)
+        if criteria:
+            version, created = await request.app.state.conditional.create(repo, res_type, resource, criteria)
+            if not created:
+                return write_response(request, version, 200, "Matched an existing resource; nothing created")
+        else:
+            version = await repo.create(res_type, resource)
     return write_response(request, version, 201, f"Created {res_type}/{version.res_id}")
