@@ -1,0 +1,1 @@
+"""Identity helpers shared by the synthetic generator and the patient index."""
