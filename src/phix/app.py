@@ -30,6 +30,7 @@ from phix.fhir.interactions import (
     update,
     vread,
 )
+from phix.fhir.operations import everything
 from phix.settings import Settings, load_settings
 from phix.storage.database import Database, resolve_database_url
 from phix.storage.repository import utc_now
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(capability.router, prefix=prefix)
     app.include_router(history.router, prefix=prefix)  # before /{type}/{id}
     app.include_router(transaction.router, prefix=prefix)
+    app.include_router(everything.router, prefix=prefix)  # before /{type}/{id}/{compartment type}
+    app.state.operations["everything"] = everything.DEFINITION
     for domain in domains:
         if getattr(domain, "router", None) is not None:
             app.include_router(domain.router, prefix=prefix)
