@@ -17,3 +17,11 @@ def bad_value(name: str, value: str, message: str) -> FhirError:
 
 def unsupported(name: str, message: str) -> FhirError:
     return FhirError(Category.INCORRECT, f"search parameter {name!r}: {message}", code="not-supported")
+
+
+class UnknownParameter(FhirError):
+    """A parameter the server does not know or support (ignored with ``Prefer: handling=lenient``)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(Category.INCORRECT, f"search parameter {name!r}: {message}", code="not-supported")
+        self.name = name

@@ -1,55 +1,77 @@
-"""Plugs the search engine into the app: registry, index listener, finder, routes."""
+"""How the search engine plugs into the app (see ``phix.app.DOMAINS``).
+
+* ``router``: the search routes (``phix.fhir.interactions.search``).
+* ``startup``: loads the registry (standard R4 + ``profiles/``) into ``app.state.registry``, sets
+  ``app.state.finder`` (conditional operations) and adds the index writer to the write listeners.
+"""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
 
+from phix.fhir.interactions.search import router
 from phix.search.indexer import clear_resource, index_resource
 from phix.search.registry import Registry, load_registry
-from phix.storage.repository import Version
+from phix.search.service import find
 
-PROFILES_DIR = Path(__file__).resolve().parents[3] / "profiles"
+# The repository's profiles/ folder (editable install / source checkout).
+_SOURCE_PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 
 
-class SearchIndexListener:
-    """Keeps the typed index tables in step with every write, in the same transaction."""
+def profiles_dir(settings: Any) -> Path | None:
+    """``settings.profiles_dir`` if configured, else ``./profiles``, else the source tree's."""
+    configured = getattr(settings, "profiles_dir", None)
+    if configured:
+        return Path(configured)
+    for candidate in (Path("profiles"), _SOURCE_PROFILES):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class SearchIndexer:
+    """Write listener: keeps the index rows of every written resource current."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     async def after_write(
-        self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
+        self, conn: asyncpg.Connection, version: Any, resource: dict[str, Any] | None
     ) -> None:
-        if resource is None:
+        if resource is None or version.deleted:
             await clear_resource(conn, version.rid)
         else:
             await index_resource(conn, self.registry, version.rid, version.res_type, resource)
 
 
-def profiles_dir(app: FastAPI) -> Path | None:
-    configured = getattr(app.state.settings, "profiles_dir", None)
-    path = Path(configured) if configured else PROFILES_DIR
-    return path if path.is_dir() else None
+class Finder:
+    """``app.state.finder``: search criteria -> (rid, id) for conditional operations."""
+
+    def __init__(self, registry: Registry, base_url: str | None) -> None:
+        self.registry = registry
+        self.base_url = base_url
+
+    async def __call__(
+        self,
+        conn: asyncpg.Connection,
+        res_type: str,
+        params: list[tuple[str, str]],
+        *,
+        limit: int | None = None,
+    ) -> list[tuple[int, str]]:
+        return await find(conn, self.registry, res_type, params, limit=limit, base_url=self.base_url)
 
 
 async def startup(app: FastAPI) -> None:
-    registry = load_registry(profiles_dir(app))
+    settings = app.state.settings
+    registry = load_registry(profiles_dir(settings))
     app.state.registry = registry
-    app.state.listeners.append(SearchIndexListener(registry))
-    try:
-        service = importlib.import_module("phix.search.service")
-    except ModuleNotFoundError:
-        return
+    app.state.finder = Finder(registry, settings.server.public_base_url)
+    app.state.listeners.append(SearchIndexer(registry))
 
-    async def finder(
-        conn: asyncpg.Connection, res_type: str, params: list[tuple[str, str]], *, limit: int | None = None
-    ) -> list[tuple[int, str]]:
-        found: list[tuple[int, str]] = await service.find(conn, registry, res_type, params, limit=limit)
-        return found
 
-    app.state.finder = finder
+__all__ = ["Finder", "SearchIndexer", "router", "startup"]

@@ -1,0 +1,263 @@
+"""Search criteria -> one SQL predicate over a ``resources`` row alias, with bind parameters only.
+
+Each criterion becomes an ``EXISTS`` semi-join on the typed index table of its parameter (keyed by
+the parameter hash), ``NOT EXISTS`` for ``:not`` and ``:missing=true``; comma-separated values OR
+inside one sub-query; repeated parameters AND. Chains join ``search_reference`` to the target's
+``resources`` row and recurse; ``_has`` joins the other way. ``_id`` and ``_lastUpdated`` are
+answered from the ``resources`` columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from phix.search import composite, date, reference, string, token
+from phix.search.errors import UnknownParameter, bad_param, bad_value
+from phix.search.escape import unescape
+from phix.search.extract import TYPE_MODULES
+from phix.search.parse import Criterion, Has, Link, Name
+from phix.search.registry import Registry, SearchParam
+from phix.search.sql import Sql, all_of, any_of
+
+MAX_CHAIN_DEPTH = 4
+
+
+@dataclass
+class Compiler:
+    sql: Sql
+    registry: Registry
+    base_url: str | None = None
+    lenient: bool = False
+    ignored: list[str] = field(default_factory=list)
+
+    # --------------------------------------------------------------------------- entry points
+
+    def criteria(self, types: tuple[str, ...], r: str, criteria: list[Criterion]) -> list[str]:
+        """One predicate per criterion (to AND); unknown parameters are skipped when lenient."""
+        out = []
+        for item in criteria:
+            try:
+                out.append(self.criterion(types, r, item.name, item.values, 0))
+            except UnknownParameter:
+                if not self.lenient:
+                    raise
+                self.ignored.append(item.raw_name)
+        return out
+
+    def criterion(
+        self, types: tuple[str, ...], r: str, name: Name, values: tuple[str, ...], depth: int
+    ) -> str:
+        if depth > MAX_CHAIN_DEPTH:
+            raise bad_param(str(name), f"chains and _has may nest at most {MAX_CHAIN_DEPTH} levels")
+        if name.has is not None:
+            return self._has(types, r, name.has, values, depth)
+        if len(name.chain) > 1:
+            return self._chain(types, r, name.chain, values, depth)
+        link = name.chain[0]
+        params = self.params(types, link.code)
+        if params[0].column is not None:
+            return self._column(params[0], r, link, values)
+        if link.modifier == "missing":
+            return self._missing(params, r, link, values)
+        return self._indexed(params, r, link, values)
+
+    def local(self, a: str) -> str:
+        """The reference row points at this server (relative, or our own absolute base)."""
+        if self.base_url:
+            base = self.sql.bind(self.base_url.rstrip("/"), "text")
+            return f"({a}.target_url IS NULL OR {a}.target_url = {base})"
+        return f"{a}.target_url IS NULL"
+
+    def params(self, types: tuple[str, ...], code: str) -> list[SearchParam]:
+        found = [self.registry.param(t, code) for t in types]
+        if not found or any(p is None for p in found):
+            missing = [t for t, p in zip(types, found, strict=True) if p is None]
+            raise UnknownParameter(code, f"unknown for {', '.join(missing) or 'these types'}")
+        params = [p for p in found if p is not None]
+        if params[0].unsupported:
+            raise UnknownParameter(code, params[0].unsupported)
+        if len({p.type for p in params}) > 1:
+            raise bad_param(code, "has different types on the searched resource types")
+        return params
+
+    @staticmethod
+    def ph(sql: Sql, a: str, hashes: list[int]) -> str:
+        unique = list(dict.fromkeys(hashes))
+        if len(unique) == 1:
+            return f"{a}.ph = {sql.bind(unique[0], 'bigint')}"
+        return f"{a}.ph = ANY({sql.bind(unique, 'bigint[]')})"
+
+    # --------------------------------------------------------------------------- plain parameters
+
+    def _column(self, param: SearchParam, r: str, link: Link, values: tuple[str, ...]) -> str:
+        sql = self.sql
+        if link.modifier == "missing":
+            return "false" if _missing_flag(link, values) else "true"
+        if param.column == "res_id":
+            if link.modifier not in (None, "not"):
+                raise UnknownParameter(str(link), f"modifier {link.modifier!r} is not supported")
+            ids = [unescape(v) for v in values]
+            if not all(ids):
+                raise bad_value(param.code, ",".join(values), "empty id")
+            clause = f"{r}.res_id = ANY({sql.bind(ids, 'text[]')})"
+            return f"NOT {clause}" if link.modifier == "not" else clause
+        if link.modifier is not None:
+            raise UnknownParameter(str(link), f"modifier {link.modifier!r} is not supported")
+        parsed = [date.parse(param.code, v, None) for v in values]
+        return any_of([date.range_condition(sql, f"{r}.last_updated", "", v, point=True) for v in parsed])
+
+    def _missing(self, params: list[SearchParam], r: str, link: Link, values: tuple[str, ...]) -> str:
+        missing = _missing_flag(link, values)
+        first = params[0]
+        if first.type == "composite":
+            table = TYPE_MODULES[first.components[0].type].TABLE
+            hashes = [p.sub_hash("#0") for p in params]
+        else:
+            table, hashes = TYPE_MODULES[first.type].TABLE, [p.hash for p in params]
+        a = self.sql.alias()
+        exists = (
+            f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {self.ph(self.sql, a, hashes)})"
+        )
+        return f"NOT {exists}" if missing else exists
+
+    def _indexed(self, params: list[SearchParam], r: str, link: Link, values: tuple[str, ...]) -> str:
+        sql, first, modifier = self.sql, params[0], link.modifier
+        if first.type == "composite":
+            return composite.condition(self, params, r, values)
+        module = TYPE_MODULES[first.type]
+        table, hashes = module.TABLE, [p.hash for p in params]
+        a = sql.alias()
+        if first.type == "reference":
+            if modifier == "identifier":
+                table, hashes = token.TABLE, [p.sub_hash(reference.IDENTIFIER) for p in params]
+                preds = [token.match(sql, a, token.parse(first.code, v, None), None) for v in values]
+            else:
+                type_modifier = self._type_modifier(first, modifier)
+                preds = [
+                    reference.match(
+                        sql,
+                        a,
+                        reference.parse(first.code, v, type_modifier, first.targets, self.base_url),
+                        self.base_url,
+                    )
+                    for v in values
+                ]
+        else:
+            if modifier is not None and modifier not in module.MODIFIERS:
+                raise UnknownParameter(str(link), f"modifier {modifier!r} is not supported for {first.type}")
+            if first.type == "token" and modifier == "of-type":
+                hashes = [p.sub_hash(token.OF_TYPE) for p in params]
+            preds = [self._match(first, a, v, modifier) for v in values]
+        ph = self.ph(sql, a, hashes)
+        body = f"SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {ph} AND {any_of(preds)}"
+        return f"NOT EXISTS ({body})" if modifier == "not" else f"EXISTS ({body})"
+
+    def _match(self, param: SearchParam, a: str, raw: str, modifier: str | None) -> str:
+        ptype = param.type
+        if ptype == "string":
+            return string.match(
+                self.sql, a, string.parse(param.code, raw, modifier, param.normalizer), modifier
+            )
+        if ptype == "token" and modifier == "not":
+            return token.match(self.sql, a, token.parse(param.code, raw, None), None)
+        module = TYPE_MODULES[ptype]
+        value: Any = module.parse(param.code, raw, modifier)
+        result: str = module.match(self.sql, a, value, modifier)
+        return result
+
+    def _type_modifier(self, param: SearchParam, modifier: str | None) -> str | None:
+        if modifier is None or modifier == "missing":
+            return None
+        if not self.registry.model.is_resource_type(modifier):
+            raise UnknownParameter(f"{param.code}:{modifier}", f"modifier {modifier!r} is not supported")
+        if param.targets and modifier not in param.targets:
+            raise bad_param(f"{param.code}:{modifier}", f"{modifier} is not a target of {param.code}")
+        return modifier
+
+    # --------------------------------------------------------------------------- chains and _has
+
+    def _chain(
+        self, types: tuple[str, ...], r: str, chain: tuple[Link, ...], values: tuple[str, ...], depth: int
+    ) -> str:
+        first, rest = chain[0], chain[1:]
+        params = self.params(types, first.code)
+        if params[0].type != "reference":
+            raise bad_param(first.code, "only reference parameters can be chained")
+        if first.modifier:
+            targets: tuple[str, ...] = (self._type_modifier(params[0], first.modifier) or first.modifier,)
+        else:
+            declared = {t for p in params for t in p.targets} or set(self.registry.resource_types())
+            targets = tuple(sorted(t for t in declared if self.registry.param(t, rest[0].code) is not None))
+            if not targets:
+                raise UnknownParameter(
+                    ".".join(str(x) for x in chain), f"no target of {first.code} has {rest[0].code}"
+                )
+        sql = self.sql
+        a, t = sql.alias("c"), sql.alias("t")
+        inner = self.criterion(targets, t, Name(chain=rest), values, depth + 1)
+        type_filter = (
+            f"{a}.target_type = {sql.bind(targets[0], 'text')}"
+            if len(targets) == 1
+            else f"{a}.target_type = ANY({sql.bind(list(targets), 'text[]')})"
+        )
+        return (
+            f"EXISTS (SELECT 1 FROM search_reference {a} JOIN resources {t}"
+            f" ON {t}.res_type = {a}.target_type AND {t}.res_id = {a}.target_id"
+            f" WHERE {a}.rid = {r}.rid AND {self.ph(sql, a, [p.hash for p in params])} AND {type_filter}"
+            f" AND {self.local(a)} AND NOT {t}.deleted AND {inner})"
+        )
+
+    def _has(self, types: tuple[str, ...], r: str, has: Has, values: tuple[str, ...], depth: int) -> str:
+        if not self.registry.model.is_resource_type(has.type):
+            raise bad_param(f"_has:{has.type}", f"unknown resource type {has.type!r}")
+        param = self.registry.param(has.type, has.param)
+        if param is None or param.type != "reference":
+            raise UnknownParameter(
+                f"_has:{has.type}:{has.param}", f"{has.param} is not a reference of {has.type}"
+            )
+        if param.targets and not set(types) & set(param.targets):
+            raise bad_param(f"_has:{has.type}:{has.param}", f"{has.param} cannot point to {', '.join(types)}")
+        sql = self.sql
+        a, s = sql.alias("h"), sql.alias("s")
+        inner = self.criterion((has.type,), s, has.inner, values, depth + 1)
+        return (
+            f"EXISTS (SELECT 1 FROM search_reference {a} JOIN resources {s} ON {s}.rid = {a}.rid"
+            f" WHERE {a}.ph = {sql.bind(param.hash, 'bigint')} AND {a}.target_id = {r}.res_id"
+            f" AND {a}.target_type = {r}.res_type AND {self.local(a)} AND NOT {s}.deleted AND {inner})"
+        )
+
+    # --------------------------------------------------------------------------- compartments
+
+    def compartment(self, types: tuple[str, ...], r: str, compartment: tuple[str, str]) -> str:
+        """Membership of ``r`` in ``compartment`` = (type, id), per the CompartmentDefinition."""
+        comp_type, comp_id = compartment
+        sql = self.sql
+        hashes = []
+        for res_type in types:
+            for code in self.registry.compartment_params(comp_type, res_type):
+                param = self.registry.param(res_type, code)
+                if param is not None and param.type == "reference":
+                    hashes.append(param.hash)
+        clauses = []
+        if hashes:
+            a = sql.alias("m")
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid"
+                f" AND {self.ph(sql, a, hashes)} AND {a}.target_id = {sql.bind(comp_id, 'text')}"
+                f" AND {a}.target_type = {sql.bind(comp_type, 'text')} AND {self.local(a)})"
+            )
+        if comp_type in types:  # the compartment's own resource belongs to it
+            clauses.append(
+                f"({r}.res_type = {sql.bind(comp_type, 'text')} AND {r}.res_id = {sql.bind(comp_id, 'text')})"
+            )
+        return any_of(clauses)
+
+
+def _missing_flag(link: Link, values: tuple[str, ...]) -> bool:
+    if len(values) != 1 or values[0] not in ("true", "false"):
+        raise bad_value(str(link), ",".join(values), "expected true or false")
+    return values[0] == "true"
+
+
+__all__ = ["Compiler", "all_of", "any_of"]

@@ -1,0 +1,197 @@
+"""The search engine's entry points: :func:`find` (conditional operations) and :func:`search`.
+
+One SQL statement per page: the criteria compile to predicates over ``resources r`` (see
+:mod:`phix.search.compiler`), sort keys are computed per matching row, and the keyset condition
+of the cursor selects the page (:mod:`phix.search.paging`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from phix.errors import Category, FhirError
+from phix.search import elements as subsetting
+from phix.search import include, paging
+from phix.search.bundle_page import Transform, entry, links, searchset
+from phix.search.compiler import Compiler
+from phix.search.include import Row
+from phix.search.parse import Query, parse_query
+from phix.search.registry import Registry
+from phix.search.sql import Sql, all_of
+
+
+@dataclass
+class _Where:
+    compiler: Compiler
+    clause: str
+    types: tuple[str, ...]
+
+
+def _types(
+    registry: Registry, res_type: str | None, query: Query, compartment: tuple[str, str] | None
+) -> tuple[str, ...]:
+    known = registry.model
+    if res_type is not None and res_type != "*":
+        if not known.is_resource_type(res_type):
+            raise FhirError(Category.NOT_FOUND, f"Unknown resource type '{res_type}'", code="not-supported")
+        if query.types and query.types != [res_type]:
+            raise FhirError(Category.INCORRECT, "_type is only allowed in a system-level search")
+        return (res_type,)
+    if query.types:
+        for name in query.types:
+            if not known.is_resource_type(name):
+                raise FhirError(Category.INCORRECT, f"_type: unknown resource type '{name}'")
+        return tuple(dict.fromkeys(query.types))
+    if compartment is not None:
+        return tuple(registry.compartment_types(compartment[0]))
+    return tuple(sorted(registry.resource_types()))
+
+
+def _where(
+    sql: Sql,
+    registry: Registry,
+    types: tuple[str, ...],
+    query: Query,
+    *,
+    base_url: str | None,
+    compartment: tuple[str, str] | None,
+    lenient: bool,
+) -> _Where:
+    compiler = Compiler(sql, registry, base_url, lenient)
+    if len(types) == 1:
+        clauses = [f"r.res_type = {sql.bind(types[0], 'text')}"]
+    else:
+        clauses = [f"r.res_type = ANY({sql.bind(list(types), 'text[]')})"]
+    clauses.append("NOT r.deleted")
+    if compartment is not None:
+        if compartment[0] not in registry.compartments():
+            raise FhirError(
+                Category.NOT_FOUND, f"No {compartment[0]} compartment is defined", code="not-supported"
+            )
+        clauses.append(compiler.compartment(types, "r", compartment))
+    clauses.extend(compiler.criteria(types, "r", query.criteria))
+    return _Where(compiler, all_of(clauses), types)
+
+
+async def find(
+    conn: asyncpg.Connection,
+    registry: Registry,
+    res_type: str,
+    params: list[tuple[str, str]],
+    *,
+    limit: int | None = None,
+    base_url: str | None = None,
+) -> list[tuple[int, str]]:
+    """(rid, id) of the current resources of ``res_type`` matching ``params`` (result parameters ignored)."""
+    query = parse_query(params)
+    sql = Sql()
+    where = _where(sql, registry, (res_type,), query, base_url=base_url, compartment=None, lenient=False)
+    statement = f"SELECT r.rid, r.res_id FROM resources r WHERE {where.clause} ORDER BY r.rid"
+    if limit is not None:
+        statement += f" LIMIT {sql.bind(limit, 'bigint')}"
+    return [(rec[0], rec[1]) for rec in await conn.fetch(statement, *sql.args)]
+
+
+def _transform(query: Query) -> tuple[Transform | None, Transform | None]:
+    """(for matches, for includes)."""
+    summary = query.summary if query.summary not in (None, "false", "count") else None
+    if query.elements:
+        names = query.elements
+        return (lambda r: subsetting.elements(r, names)), (
+            (lambda r: subsetting.summary(r, summary)) if summary else None
+        )
+    if summary:
+        return (lambda r: subsetting.summary(r, summary)), (lambda r: subsetting.summary(r, summary))
+    return None, None
+
+
+async def _total(conn: asyncpg.Connection, mode: str, clause: str, args: list[Any]) -> int:
+    if mode == "estimate":
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM resources r WHERE {clause}", *args)
+        data = orjson.loads(plan) if isinstance(plan, str | bytes) else plan
+        return int(data[0]["Plan"]["Plan Rows"])
+    count: int = await conn.fetchval(f"SELECT count(*) FROM resources r WHERE {clause}", *args)
+    return count
+
+
+async def search(
+    conn: asyncpg.Connection,
+    registry: Registry,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    base_url: str,
+    compartment: tuple[str, str] | None = None,
+    lenient: bool = False,
+    default_count: int,
+    max_count: int,
+) -> dict[str, Any]:
+    """The searchset Bundle of one page (resources embedded as ``orjson.Fragment`` of stored bytes)."""
+    base_url = base_url.rstrip("/")
+    query = parse_query(params)
+    types = _types(registry, res_type, query, compartment)
+    include.validate(registry, query.includes)
+    sql = Sql()
+    where = _where(sql, registry, types, query, base_url=base_url, compartment=compartment, lenient=lenient)
+    where_args = len(sql.args)
+    count = min(default_count if query.count is None else query.count, max_count)
+    keys = paging.order_keys(where.compiler, types, "r", query.sort)
+    values, backward = paging.decode_cursor(query.cursor, keys) if query.cursor else (None, False)
+
+    rows: list[Row] = []
+    more = False
+    if count > 0 and query.summary != "count":
+        select = ", ".join(f"{k.expr} AS k{i}" for i, k in enumerate(keys))
+        inner = f"SELECT r.rid, r.res_type, r.res_id, r.body, {select} FROM resources r WHERE {where.clause}"
+        outer_where = f" WHERE {paging.keyset(sql, keys, values, backward)}" if values is not None else ""
+        statement = (
+            f"SELECT * FROM ({inner}) q{outer_where} ORDER BY {paging.order_by(keys, backward)}"
+            f" LIMIT {sql.bind(count + 1, 'bigint')}"
+        )
+        records = await conn.fetch(statement, *sql.args)
+        more = len(records) > count
+        records = records[:count]
+        if backward:
+            records.reverse()
+        rows = [Row(rec[0], rec[1], rec[2], rec[3]) for rec in records]
+        positions = [[rec[f"k{i}"] for i in range(len(keys))] for rec in records]
+
+    total: int | None = None
+    mode = query.total or ("accurate" if query.summary == "count" or count == 0 else None)
+    if mode in ("accurate", "estimate"):
+        total = await _total(conn, mode, where.clause, sql.args[:where_args])
+    elif mode is None and query.cursor is None and not more and count > 0:
+        total = len(rows)  # the whole result fits on the first page
+
+    next_cursor = previous_cursor = None
+    if rows:
+        has_next = backward or more
+        has_previous = more if backward else values is not None
+        if has_next:
+            next_cursor = paging.encode_cursor(positions[-1], backward=False)
+        if has_previous:
+            previous_cursor = paging.encode_cursor(positions[0], backward=True)
+
+    for_matches, for_includes = _transform(query)
+    entries = [entry(base_url, row, "match", for_matches) for row in rows]
+    if query.includes and rows:
+        extra = await include.included(conn, registry, query.includes, rows, base_url)
+        entries.extend(entry(base_url, row, "include", for_includes) for row in extra)
+
+    ignored = set(where.compiler.ignored)
+    used = [(k, v) for k, v in params if k not in ignored]
+    path = _path(res_type, compartment)
+    page_links = links(
+        base_url, path, used, cursor=query.cursor, next_cursor=next_cursor, previous_cursor=previous_cursor
+    )
+    return searchset(entries, page_links, total)
+
+
+def _path(res_type: str | None, compartment: tuple[str, str] | None) -> str:
+    if compartment is not None:
+        return f"{compartment[0]}/{compartment[1]}/{res_type or '*'}"
+    return res_type or ""
