@@ -55,7 +55,7 @@ _EXAMS: dict[str, tuple[tuple[str, str], ...]] = {
     "K29.5": (("US", "ABDOMEN"),),
     "M17.9": (("DX", "KNEE"), ("MR", "KNEE")),
     "M54.5": (("MR", "LSPINE"), ("DX", "LSPINE")),
-    "I10": (("US", "ABDOMEN"), ("CT", "HEAD")),
+    "I10": (("US", "ABDOMEN"), ("CT", "HEAD"), ("MR", "HEAD")),
     "E11.9": (("US", "ABDOMEN"),),
     "E78.5": (("US", "ABDOMEN"),),
     "N18.9": (("US", "KIDNEY"),),

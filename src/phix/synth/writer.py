@@ -108,8 +108,11 @@ class _Output:
             handle.close()
 
 
+_KEEP = frozenset({"README.md", ".gitignore", ".gitattributes"})
+
+
 def _prepare(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name not in _KEEP for p in out.iterdir()):
         if not (out / "manifest.json").exists():
             raise FileExistsError(f"{out} is not empty and holds no phix synth output")
         for name in ("bundles", "ndjson", "dicom"):
