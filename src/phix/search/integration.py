@@ -17,6 +17,7 @@ from phix.fhir.interactions.search import router
 from phix.search.indexer import clear_resource, index_resource
 from phix.search.registry import Registry, load_registry
 from phix.search.service import find
+from phix.storage.repository import Version
 
 # The repository's profiles/ folder (editable install / source checkout).
 _SOURCE_PROFILES = Path(__file__).resolve().parents[3] / "profiles"
@@ -40,7 +41,7 @@ class SearchIndexer:
         self.registry = registry
 
     async def after_write(
-        self, conn: asyncpg.Connection, version: Any, resource: dict[str, Any] | None
+        self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
     ) -> None:
         if resource is None or version.deleted:
             await clear_resource(conn, version.rid)

@@ -85,14 +85,19 @@ def whole_names(value: Any) -> list[str]:
 
 def extract(nodes: list[Node], normalizer: Normalizer = DEFAULT) -> list[tuple[Any, ...]]:
     rows: dict[tuple[str, str], None] = {}
+    norms: set[str] = set()
     for value, type_name in nodes:
-        texts = strings_of(value, type_name)
-        if normalizer.whole_name and type_name == "HumanName":
-            texts = texts + whole_names(value)
-        for text in texts:
+        for text in strings_of(value, type_name):
             for key in normalizer.index(text):
                 if key:
                     rows[(key[:MAX_LENGTH], text)] = None
+                    norms.add(key[:MAX_LENGTH])
+        if normalizer.whole_name and type_name == "HumanName":
+            for text in whole_names(value):  # only keys the parts did not give already
+                for key in normalizer.index(text):
+                    if key and key[:MAX_LENGTH] not in norms:
+                        rows[(key[:MAX_LENGTH], text)] = None
+                        norms.add(key[:MAX_LENGTH])
     return list(rows)
 
 
