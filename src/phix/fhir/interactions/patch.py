@@ -30,7 +30,7 @@ def parse_patch(raw: bytes) -> jsonpatch.JsonPatch:
         raise FhirError(Category.MALFORMED, "A JSON Patch document is a JSON array of operations")
     try:
         return jsonpatch.JsonPatch(operations)
-    except (jsonpatch.InvalidJsonPatch, TypeError, KeyError) as exc:
+    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError, KeyError) as exc:
         raise FhirError(Category.MALFORMED, f"Invalid JSON Patch: {exc}") from None
 
 
