@@ -17,8 +17,10 @@ BP: dict[str, Any] = {
     "id": "bp1",
     "meta": {"tag": [{"system": "urn:phix:source", "code": "his"}], "profile": ["http://hl7.org/fhir/StructureDefinition/bp"]},
     "status": "final",
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
-    "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel"}]},
+    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                              "code": "vital-signs"}]}],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9",
+                         "display": "Blood pressure panel"}]},
     "subject": {"reference": "Patient/p1"},
     "effectiveDateTime": "2024-05-01T10:00:00+08:00",
     "component": [

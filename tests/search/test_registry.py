@@ -11,13 +11,14 @@ from phix.search.model import load_data_file
 from phix.search.registry import load_registry, param_hash
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
-REQUIRED_TYPES = (
-    "Patient Practitioner PractitionerRole Organization OrganizationAffiliation Location Endpoint Encounter "
-    "EpisodeOfCare Observation Condition Procedure DiagnosticReport ImagingStudy ServiceRequest Task "
-    "MedicationRequest MedicationAdministration MedicationStatement Medication Immunization AllergyIntolerance "
-    "CarePlan CareTeam DocumentReference Consent Provenance AuditEvent Device Specimen Appointment Communication "
-    "Claim ExplanationOfBenefit SupplyDelivery"
-).split()
+REQUIRED_TYPES = [
+    *("Patient", "Practitioner", "PractitionerRole", "Organization", "OrganizationAffiliation", "Location"),
+    *("Endpoint", "Encounter", "EpisodeOfCare", "Observation", "Condition", "Procedure", "DiagnosticReport"),
+    *("ImagingStudy", "ServiceRequest", "Task", "MedicationRequest", "MedicationAdministration"),
+    *("MedicationStatement", "Medication", "Immunization", "AllergyIntolerance", "CarePlan", "CareTeam"),
+    *("DocumentReference", "Consent", "Provenance", "AuditEvent", "Device", "Specimen", "Appointment"),
+    *("Communication", "Claim", "ExplanationOfBenefit", "SupplyDelivery"),
+]
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
 
