@@ -57,7 +57,9 @@ def test_dicom_matches_records(rich: DataSet) -> None:
     assert len(sops) == 4
 
 
-@pytest.mark.skipif(shutil.which("dcmdump") is None, reason="DCMTK (dcmdump) not installed: apt-get install dcmtk")
+@pytest.mark.skipif(
+    shutil.which("dcmdump") is None, reason="DCMTK (dcmdump) not installed: apt-get install dcmtk"
+)
 def test_dcmdump_reads_every_file(rich: DataSet) -> None:
     files = [str(p) for p in sorted((rich.root / "dicom").rglob("*.dcm"))]
     for start in range(0, len(files), 50):

@@ -9,7 +9,14 @@ from phix.identity.areas import is_putian
 
 from .conftest import DataSet
 
-NAME_ERRORS = {"name_typo", "name_homophone", "name_lookalike", "name_traditional", "name_pinyin", "newborn_unnamed"}
+NAME_ERRORS = {
+    "name_typo",
+    "name_homophone",
+    "name_lookalike",
+    "name_traditional",
+    "name_pinyin",
+    "newborn_unnamed",
+}
 ID_ERRORS = {"id_missing", "id_typo_invalid", "id_typo_valid", "id_format", "id_legacy15", "newborn_unnamed"}
 
 
@@ -115,4 +122,6 @@ def test_households_share_address_and_phone(sample: DataSet) -> None:
             if m["mother_key"]:
                 assert m["mother_key"] in {x["resident_key"] for x in members}
             if not m["mobile"]:
-                assert m["household_phone"] in {x["mobile"] for x in members} or len(m["household_phone"]) == 11
+                assert (
+                    m["household_phone"] in {x["mobile"] for x in members} or len(m["household_phone"]) == 11
+                )
