@@ -41,6 +41,20 @@ def embedded_dsn() -> Iterator[str]:
     server.stop()
 
 
+async def _throwaway_durability(dsn: str) -> None:
+    """The test cluster's data is thrown away: skip fsync (CREATE/DROP DATABASE per test is ~10x faster).
+
+    Only this temporary cluster is changed; servers started by ``phix serve`` keep full durability.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
 class DatabaseFactory:
     """Creates per-test databases from a migrated template on one server."""
 
@@ -97,6 +111,7 @@ async def db_factory(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseFa
         admin = os.environ["PHIX_TEST_DATABASE_URL"]
     else:
         admin = request.getfixturevalue("embedded_dsn")
+        await _throwaway_durability(admin)
     factory = DatabaseFactory(admin)
     await factory.setup()
     yield factory
