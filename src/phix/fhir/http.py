@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -127,9 +127,11 @@ def if_modified_since(request: Request) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value)
+        moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None  # RFC 9110: an invalid date is ignored
+    # "-0000" or no zone at all parse as naive datetimes; an HTTP-date is always GMT
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def prefer(request: Request, key: str) -> str | None:
