@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 from pathlib import Path
 
 from phix.observability import configure_logging
@@ -55,6 +56,9 @@ def serve_command(args: argparse.Namespace) -> int:
             f"Database:            {'embedded under ' + str(embedded.pgdata) if embedded else 'external'}",
             flush=True,
         )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+        # embedded PostgreSQL below is stopped instead of the process dying on the signal.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if args.demo:
             from phix.demo import load_demo_in_background
 
@@ -74,6 +78,10 @@ def serve_command(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _migrate(dsn: str, apply: object) -> None:
