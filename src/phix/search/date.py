@@ -157,28 +157,40 @@ def range_condition(sql: Sql, low: str, high: str, value: DateValue, *, point: b
         raise ValueError(value.prefix)
     if value.prefix == "ap":
         a_low, a_high = _approximate(value)
-        lo, hi = sql.bind(a_low, "timestamptz"), sql.bind(a_high, "timestamptz")
-        return f"({low} < {hi} AND {high} > {lo})" if not point else f"({low} >= {lo} AND {low} < {hi})"
-    s_low = sql.bind(value.low, "timestamptz")
-    s_high = sql.bind(value.high, "timestamptz")
+        w_low, w_high = sql.bind(a_low, "timestamptz"), sql.bind(a_high, "timestamptz")
+        if point:
+            return f"({low} >= {w_low} AND {low} < {w_high})"
+        return f"({low} < {w_high} AND {high} > {w_low})"
+    prefix = value.prefix
+
+    def lo() -> str:
+        return sql.bind(value.low, "timestamptz")
+
+    def hi() -> str:
+        return sql.bind(value.high, "timestamptz")
+
     if point:  # the target range is [t, t + 1 microsecond)
-        return {
-            "eq": f"({low} >= {s_low} AND {low} < {s_high})",
-            "ne": f"NOT ({low} >= {s_low} AND {low} < {s_high})",
-            "gt": f"{low} >= {s_high}",
-            "ge": f"{low} >= {s_low}",
-            "lt": f"{low} < {s_low}",
-            "le": f"{low} < {s_high}",
-            "sa": f"{low} >= {s_high}",
-            "eb": f"{low} < {s_low}",
-        }[value.prefix]
-    return {
-        "eq": f"({low} >= {s_low} AND {high} <= {s_high})",
-        "ne": f"NOT ({low} >= {s_low} AND {high} <= {s_high})",
-        "gt": f"{high} > {s_high}",
-        "ge": f"{high} > {s_low}",
-        "lt": f"{low} < {s_low}",
-        "le": f"{low} < {s_high}",
-        "sa": f"{low} >= {s_high}",
-        "eb": f"{high} <= {s_low}",
-    }[value.prefix]
+        if prefix in ("eq", "ne"):
+            eq = f"({low} >= {lo()} AND {low} < {hi()})"
+            return eq if prefix == "eq" else f"NOT {eq}"
+        column, op, bound = {
+            "gt": (low, ">=", hi),
+            "ge": (low, ">=", lo),
+            "lt": (low, "<", lo),
+            "le": (low, "<", hi),
+            "sa": (low, ">=", hi),
+            "eb": (low, "<", lo),
+        }[prefix]
+        return f"{column} {op} {bound()}"
+    if prefix in ("eq", "ne"):
+        eq = f"({low} >= {lo()} AND {high} <= {hi()})"
+        return eq if prefix == "eq" else f"NOT {eq}"
+    column, op, bound = {
+        "gt": (high, ">", hi),
+        "ge": (high, ">", lo),
+        "lt": (low, "<", lo),
+        "le": (low, "<", hi),
+        "sa": (low, ">=", hi),
+        "eb": (high, "<=", lo),
+    }[prefix]
+    return f"{column} {op} {bound()}"

@@ -73,7 +73,6 @@ def parse(name: str, raw: str, modifier: str | None) -> NumberValue:
 
 
 def range_condition(sql: Sql, low: str, high: str, value: NumberValue) -> str:
-    v = sql.bind(value.value, "numeric")
     if value.prefix in ("eq", "ne"):
         s_low, s_high = sql.bind(value.low, "numeric"), sql.bind(value.high, "numeric")
         eq = f"({low} >= {s_low} AND {high} < {s_high})"
@@ -82,6 +81,7 @@ def range_condition(sql: Sql, low: str, high: str, value: NumberValue) -> str:
         delta = abs(value.value) / 10
         lo, hi = sql.bind(value.value - delta, "numeric"), sql.bind(value.value + delta, "numeric")
         return f"({low} <= {hi} AND {high} >= {lo})"
+    v = sql.bind(value.value, "numeric")
     return {
         "gt": f"{high} > {v}",
         "ge": f"{high} >= {v}",
