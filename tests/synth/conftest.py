@@ -16,7 +16,7 @@ from phix.synth.writer import SynthConfig, generate
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO / "synthetic_data"
 # Must match the command in synthetic_data/README.md.
-SAMPLE_ARGS = ["synth", "--seed", "42", "--residents", "150", "--no-ndjson", "--no-progress"]
+SAMPLE_ARGS = ["synth", "--seed", "42", "--residents", "200", "--no-ndjson", "--no-progress"]
 
 
 @dataclass
