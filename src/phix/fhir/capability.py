@@ -7,6 +7,7 @@ of the registry when search is mounted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -39,10 +40,23 @@ SYSTEM_INTERACTIONS = {
 }
 
 
+def _flat_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
+    """(full path, route) of every route. Recent FastAPI keeps an included router as one nested
+    ``_IncludedRouter`` entry (its routes under ``original_router``, its prefix in
+    ``include_context``) instead of copying its routes into ``app.routes``."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            context = getattr(route, "include_context", None)
+            yield from _flat_routes(nested.routes, prefix + getattr(context, "prefix", ""))
+        elif isinstance(route, Route):
+            yield prefix + route.path, route
+
+
 def mounted_interactions(routes: list[BaseRoute], prefix: str) -> set[str]:
     names = set()
-    for route in routes:
-        if isinstance(route, Route) and route.path.startswith(prefix) and route.name:
+    for path, route in _flat_routes(routes):
+        if isinstance(route, Route) and path.startswith(prefix) and route.name:
             names.add(route.name)
     return names
 
@@ -51,6 +65,8 @@ def capability_statement(request: Request) -> dict[str, Any]:
     prefix = request.app.state.settings.fhir.base_path
     mounted = mounted_interactions(request.app.routes, prefix)
     registry = getattr(request.app.state, "registry", None)
+    # conditional create is the If-None-Exist header on create, answered by the search finder
+    conditional_create = "create" in mounted and getattr(request.app.state, "finder", None) is not None
     resources = []
     for res_type in sorted(resource_types()):
         entry: dict[str, Any] = {
@@ -59,7 +75,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
             "versioning": "versioned-update",
             "readHistory": True,
             "updateCreate": True,
-            "conditionalCreate": "conditional-create" in mounted,
+            "conditionalCreate": conditional_create,
             "conditionalUpdate": "conditional-update" in mounted,
             "conditionalDelete": "multiple" if "conditional-delete" in mounted else "not-supported",
         }
@@ -67,7 +83,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
             entry["conditionalRead"] = "full-support"
         if registry is not None:
             entry["searchParam"] = [
-                {"name": p.name, "definition": p.url, "type": p.type}
+                {"name": p.code, "definition": p.url, "type": p.type}
                 for p in registry.params_for(res_type).values()
             ]
         resources.append(entry)
