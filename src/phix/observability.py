@@ -48,6 +48,7 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 access_log = logging.getLogger("phix.access")
+log = logging.getLogger(__name__)
 
 
 class RequestMiddleware:
@@ -92,7 +93,15 @@ class RequestMiddleware:
                         raise FhirError(Category.TOO_LARGE, f"The request body exceeds {limit} bytes")
                 return message
 
-            await self.app(scope, limited_receive, send_with_id)
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except Exception:
+                # Starlette's ServerErrorMiddleware (outermost) would answer after this middleware
+                # has returned: the 500 would carry no X-Request-Id and its log line no request id.
+                if status_holder[0]:
+                    raise  # the response had started; nothing more can be said to the client
+                log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+                await _fault(send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
@@ -105,6 +114,21 @@ class RequestMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+async def _fault(send: Send) -> None:
+    category = Category.FAULT
+    body = orjson.dumps(
+        to_outcome(category, FhirError(category, "Internal server error; see the server log").issues)
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_of(category),
+            "headers": [(b"content-type", b"application/fhir+json; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _too_large(limit: int, send: Send) -> None:

@@ -8,16 +8,20 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
+import logging
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from pydantic import BaseModel
+
+from phix.observability import JsonFormatter
 
 OUTCOME_ISSUE_KEYS = {"severity", "code", "diagnostics", "expression"}
 
@@ -137,6 +141,30 @@ def minimal_resource(res_type: str) -> dict[str, Any]:
     import copy
 
     return copy.deepcopy(_minimal(res_type))
+
+
+class _JsonLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # formatted at once, in the request's context, as the production handler does
+        self.lines.append(orjson.loads(self.format(record)))
+
+
+@pytest.fixture
+def json_log() -> Iterator[list[dict[str, Any]]]:
+    """The platform's JSON log lines (logger ``phix``, INFO and up) emitted during the test, parsed."""
+    handler = _JsonLines()
+    logger = logging.getLogger("phix")
+    saved = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(saved)
 
 
 @pytest.fixture
