@@ -64,6 +64,8 @@ def extract(registry: Registry, res_type: str, resource: dict[str, Any]) -> Rows
     for param in registry.params_for(res_type).values():
         if param.walker is None:
             continue
+        if param.keys is not None and param.keys.isdisjoint(resource):
+            continue
         if param.type == "composite":
             _composite(rows, param, resource, res_type)
             continue

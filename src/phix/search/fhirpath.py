@@ -323,6 +323,48 @@ def _truth(nodes: list[Node]) -> bool | None:
     return True  # a non-empty, non-boolean singleton is "true" in a boolean context
 
 
+_SELF = "$self"
+
+
+def _roots(node: Any, context_type: str) -> set[str] | None:
+    """Top-level element names an expression reads (None: it may read the whole resource)."""
+    if isinstance(node, Ident):
+        is_self = node.name in ("$this", context_type, "Resource", "DomainResource")
+        return {_SELF} if is_self else {node.name}
+    if isinstance(node, Literal):
+        return set()
+    if isinstance(node, Member):
+        inner = _roots(node.target, context_type)
+        return {node.name} if inner == {_SELF} else inner
+    if isinstance(node, Call):
+        if node.target is None or node.name in ("exists", "empty", "not", "is"):
+            return None  # these yield a value (false) even when nothing is there
+        return _roots(node.target, context_type)
+    if isinstance(node, Binary):
+        left = _roots(node.left, context_type)
+        if node.op == "as":
+            return left
+        if node.op != "|":
+            return None
+        right = _roots(node.right, context_type)
+        return None if left is None or right is None else left | right
+    return None
+
+
+def root_keys(model: ElementModel, context_type: str, expression: str) -> frozenset[str] | None:
+    """The JSON keys of a resource an expression can reach (None: unknown, never skip it)."""
+    names = _roots(parse(expression), context_type)
+    if names is None or _SELF in names:
+        return None
+    keys: set[str] = set()
+    for name in names:
+        children = model.children(context_type, name)
+        if any(t == UNKNOWN for _, t in children):
+            return None
+        keys.update(key for key, _ in children)
+    return frozenset(keys)
+
+
 def compile_expression(model: ElementModel, context_type: str, expression: str) -> Walker:
     """Compile ``expression`` for resources (or backbone nodes) of ``context_type``."""
     return Compiler(model, context_type).compile(expression)
@@ -332,4 +374,13 @@ def evaluate(walker: Walker, value: Any, context_type: str) -> list[Node]:
     return walker([(value, context_type)])
 
 
-__all__ = ["UNKNOWN", "Node", "UnsupportedExpression", "Walker", "compile_expression", "evaluate", "parse"]
+__all__ = [
+    "UNKNOWN",
+    "Node",
+    "UnsupportedExpression",
+    "Walker",
+    "compile_expression",
+    "evaluate",
+    "parse",
+    "root_keys",
+]

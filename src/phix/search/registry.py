@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from phix.search import pinyin
-from phix.search.fhirpath import UnsupportedExpression, Walker, compile_expression
+from phix.search.fhirpath import UnsupportedExpression, Walker, compile_expression, root_keys
 from phix.search.model import ElementModel, element_model, load_data_file
 from phix.search.string import DEFAULT, Normalizer
 
@@ -65,6 +65,8 @@ class SearchParam:
     modifiers: tuple[str, ...] = ()
     comparators: tuple[str, ...] = ()
     unsupported: str | None = None  # why this parameter cannot be searched
+    # JSON keys the expression reads at the top of a resource; absent all -> nothing to extract
+    keys: frozenset[str] | None = None
     hash: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +134,7 @@ def _rebind(param: SearchParam, res_type: str) -> SearchParam:
         modifiers=param.modifiers,
         comparators=param.comparators,
         unsupported=param.unsupported,
+        keys=param.keys,
     )
 
 
@@ -196,7 +199,10 @@ class _Builder:
                 raise ValueError(f"SearchParameter {d.get('url')}: {exc}") from exc
             log.warning("search parameter not indexable", extra={"url": d.get("url"), "reason": str(exc)})
             return SearchParam(**common, unsupported=f"expression not supported: {exc}")
-        return SearchParam(**common, walker=walker, components=components, normalizer=_normalizer(d))
+        keys = root_keys(self.model, base, expression)
+        return SearchParam(
+            **common, walker=walker, components=components, normalizer=_normalizer(d), keys=keys
+        )
 
     def _components(self, d: dict[str, Any], base: str) -> tuple[Component, ...]:
         out: list[Component] = []

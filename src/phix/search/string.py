@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from phix.search.errors import bad_value
@@ -29,6 +30,7 @@ _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "co
 MAX_LENGTH = 200  # index prefix length; longer values are cut (starts-with still works)
 
 
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
