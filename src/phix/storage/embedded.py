@@ -57,7 +57,7 @@ class EmbeddedPostgres:
             pid = int(pidfile.read_text().splitlines()[0])
         except (ValueError, IndexError, OSError):
             pid = -1
-        if pid > 0:
+        if pid > 0 and not _is_zombie(pid):
             try:
                 os.kill(pid, 0)
                 return  # still alive: pgserver will reuse it
@@ -67,3 +67,15 @@ class EmbeddedPostgres:
                 return
         log.warning("removing stale postmaster.pid", extra={"pid": pid})
         pidfile.unlink(missing_ok=True)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed postmaster stays a zombie until its parent (init) reaps it. Signal 0 still reaches
+    a zombie, and pgserver and PostgreSQL both take it for a running server, so a restart right
+    after a crash would fail. (Linux /proc; elsewhere: not detected.)"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
