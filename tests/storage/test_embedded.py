@@ -23,8 +23,11 @@ def _pidfile(tmp_path: Path, first_line: str) -> tuple[EmbeddedPostgres, Path]:
 
 def test_pidfile_of_a_running_process_is_kept(tmp_path: Path) -> None:
     server, pidfile = _pidfile(tmp_path, str(os.getpid()))
+    socket_lock = server.pgdata / ".s.PGSQL.5432.lock"
+    socket_lock.write_text(f"{os.getpid()}\n")
     server._clear_stale_pid()
     assert pidfile.exists()
+    assert socket_lock.exists()
 
 
 def test_pidfile_of_a_vanished_process_is_removed(tmp_path: Path) -> None:
@@ -53,8 +56,14 @@ def test_pidfile_of_a_zombie_is_removed(tmp_path: Path) -> None:
             time.sleep(0.01)
         os.kill(child.pid, 0)  # signal 0 still "reaches" a zombie
         server, pidfile = _pidfile(tmp_path, str(child.pid))
+        socket_lock = server.pgdata / ".s.PGSQL.5432.lock"
+        socket_lock.write_text(f"{child.pid}\n{server.pgdata}\n1700000000\n5432\n")
+        other_lock = server.pgdata / ".s.PGSQL.5433.lock"
+        other_lock.write_text(f"{child.pid}\n")
         server._clear_stale_pid()
         assert not pidfile.exists()
+        assert not socket_lock.exists()  # PostgreSQL would refuse to start beside it
+        assert other_lock.exists()  # not this server's port: left alone
     finally:
         child.wait()
 

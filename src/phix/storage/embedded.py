@@ -54,9 +54,10 @@ class EmbeddedPostgres:
         if not pidfile.exists():
             return
         try:
-            pid = int(pidfile.read_text().splitlines()[0])
+            lines = pidfile.read_text().splitlines()
+            pid = int(lines[0])
         except (ValueError, IndexError, OSError):
-            pid = -1
+            lines, pid = [], -1
         if pid > 0 and not _is_zombie(pid):
             try:
                 os.kill(pid, 0)
@@ -66,6 +67,15 @@ class EmbeddedPostgres:
             except PermissionError:
                 return
         log.warning("removing stale postmaster.pid", extra={"pid": pid})
+        # PostgreSQL also locks its Unix socket (.s.PGSQL.<port>.lock beside it, same pid): a
+        # zombie's would refuse the new postmaster ("lock file already exists").
+        if len(lines) > 4 and lines[3].strip() and lines[4].strip():
+            socket_lock = Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock"
+            try:
+                if int(socket_lock.read_text().splitlines()[0]) == pid:
+                    socket_lock.unlink()
+            except (OSError, ValueError, IndexError):
+                pass
         pidfile.unlink(missing_ok=True)
 
 
