@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+
+from phix.app import create_app
+from phix.settings import Settings
 
 # Organizations, a practitioner, three patients (陈明, 曾华 deceased, José Müller), a blood pressure
 # panel with components, two glucose results (5.4 mmol/L; 6100 umol/L), an encounter, a condition
 # and a provenance; written in dependency order (referential integrity is enforced).
 DATASET: list[dict[str, Any]] = json.loads((Path(__file__).parent / "dataset.json").read_text("utf-8"))
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app without the patient index's listener: its golden-record Patients would join every
+    Patient result here, and these tests are about search, not linkage."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        listeners = application.state.listeners
+        listeners[:] = [li for li in listeners if type(li).__name__ != "MpiListener"]
+        yield application
 
 
 async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ of the cursor selects the page (:mod:`phix.search.paging`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,31 @@ from phix.search.include import Row
 from phix.search.parse import Query, parse_query
 from phix.search.registry import Registry
 from phix.search.sql import Sql, all_of
+
+_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+@asynccontextmanager
+async def custom_plans(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Plan each search statement for its own values.
+
+    asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic plan that
+    ignores the bound values, which is disastrous for index searches whose selectivity depends
+    entirely on them (a common code vs a rare one). ``SET LOCAL`` needs a transaction: the caller's
+    if there is one (it then lasts to its end, which only costs planning time), else a read-only
+    one of our own (which also gives the page, total and includes one snapshot).
+    """
+    if conn.is_in_transaction():
+        await conn.execute(_CUSTOM_PLANS)
+        yield
+        return
+    await conn.execute(f"BEGIN READ ONLY; {_CUSTOM_PLANS}")
+    try:
+        yield
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 @dataclass
@@ -93,7 +120,9 @@ async def find(
     statement = f"SELECT r.rid, r.res_id FROM resources r WHERE {where.clause} ORDER BY r.rid"
     if limit is not None:
         statement += f" LIMIT {sql.bind(limit, 'bigint')}"
-    return [(rec[0], rec[1]) for rec in await conn.fetch(statement, *sql.args)]
+    async with custom_plans(conn):
+        records = await conn.fetch(statement, *sql.args)
+    return [(rec[0], rec[1]) for rec in records]
 
 
 def _transform(query: Query) -> tuple[Transform | None, Transform | None]:
@@ -142,7 +171,36 @@ async def search(
     keys = paging.order_keys(where.compiler, types, "r", query.sort)
     values, backward = paging.decode_cursor(query.cursor, keys) if query.cursor else (None, False)
 
+    plan = _Plan(query, where, keys, values, backward, count, where_args)
+    async with custom_plans(conn):
+        return await _page(conn, registry, plan, params, base_url, _path(res_type, compartment))
+
+
+@dataclass
+class _Plan:
+    query: Query
+    where: _Where
+    keys: list[paging.OrderKey]
+    cursor: list[Any] | None  # key values of the cursor position
+    backward: bool
+    count: int
+    where_args: int  # bind parameters of the WHERE clause (the total query reuses them)
+
+
+async def _page(
+    conn: asyncpg.Connection,
+    registry: Registry,
+    plan: _Plan,
+    params: list[tuple[str, str]],
+    base_url: str,
+    path: str,
+) -> dict[str, Any]:
+    query, where, keys, values, backward, count = (
+        plan.query, plan.where, plan.keys, plan.cursor, plan.backward, plan.count
+    )  # fmt: skip
+    sql = where.compiler.sql
     rows: list[Row] = []
+    positions: list[list[Any]] = []
     more = False
     if count > 0 and query.summary != "count":
         select = ", ".join(f"{k.expr} AS k{i}" for i, k in enumerate(keys))
@@ -163,7 +221,7 @@ async def search(
     total: int | None = None
     mode = query.total or ("accurate" if query.summary == "count" or count == 0 else None)
     if mode in ("accurate", "estimate"):
-        total = await _total(conn, mode, where.clause, sql.args[:where_args])
+        total = await _total(conn, mode, where.clause, sql.args[: plan.where_args])
     elif mode is None and query.cursor is None and not more and count > 0:
         total = len(rows)  # the whole result fits on the first page
 
@@ -184,7 +242,6 @@ async def search(
 
     ignored = set(where.compiler.ignored)
     used = [(k, v) for k, v in params if k not in ignored]
-    path = _path(res_type, compartment)
     page_links = links(
         base_url, path, used, cursor=query.cursor, next_cursor=next_cursor, previous_cursor=previous_cursor
     )

@@ -92,3 +92,18 @@ CREATE TABLE search_uri (
 );
 CREATE INDEX search_uri_rid ON search_uri (rid, ph);
 CREATE INDEX search_uri_value ON search_uri (ph, uri, rid);
+
+-- Multi-column statistics: the value columns are strongly correlated with ph (a code belongs to one
+-- parameter), and the planner's choice between "walk resources in rid order and probe" and "read
+-- the index then sort" depends on estimating them together.
+CREATE STATISTICS search_token_stats (mcv, dependencies, ndistinct) ON ph, code, system FROM search_token;
+CREATE STATISTICS search_string_stats (mcv, dependencies) ON ph, norm FROM search_string;
+CREATE STATISTICS search_reference_stats (mcv, dependencies, ndistinct) ON ph, target_type, target_id
+    FROM search_reference;
+CREATE STATISTICS search_quantity_stats (mcv, dependencies) ON ph, code, canon_code FROM search_quantity;
+CREATE STATISTICS search_date_stats (dependencies) ON ph, low, high FROM search_date;
+CREATE STATISTICS search_uri_stats (mcv, dependencies) ON ph, uri FROM search_uri;
+
+-- Type-level searches walk current resources of one type in rid order (the default result order):
+-- without this, the primary key would be scanned and filtered by type.
+CREATE INDEX resources_type_rid ON resources (res_type, rid) WHERE NOT deleted;
