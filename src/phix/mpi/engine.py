@@ -1,0 +1,351 @@
+"""The linker: match written Patients against the index and link each to a resident.
+
+:meth:`Engine.link` handles a batch of writes (one for a single request, hundreds for the worker
+or a bulk load) inside the caller's transaction:
+
+1. normalise each record (:mod:`phix.mpi.features`) and store its features, blocking keys and
+   identifiers;
+2. take transaction-level advisory locks on every blocking key of every record, on the record
+   itself and on the residents it may join, *without waiting*: a record whose locks are held by
+   another transaction is deferred to ``mpi_pending`` and linked by the worker moments later.
+   Two hospitals registering the same person at once therefore serialise on the shared keys and
+   cannot create two residents, and no transaction ever waits on another's advisory lock, so
+   linking cannot deadlock;
+3. read candidates through the blocking index, score them (:mod:`phix.mpi.scoring`) and decide
+   (:mod:`phix.mpi.decision`): certain -> link; probable/possible -> a resident of its own plus a
+   review item; none -> a new resident. Manual links are never changed;
+4. write the links, history events and review items, and rebuild the golden records touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from phix.mpi import blocking, links, residents, review, store
+from phix.mpi.config import MatchModel, default_model, load_model
+from phix.mpi.decision import Candidate, best_per_golden, decide
+from phix.mpi.features import Features, from_patient
+from phix.mpi.scoring import Scorer
+from phix.storage.context import RequestContext
+from phix.storage.repository import Clock, Repository, WriteListener, new_id, utc_now
+
+ENGINE_ACTOR = "mpi-engine"
+
+
+@dataclass(slots=True)
+class Item:
+    patient_id: str
+    rid: int
+    resource: dict[str, Any] | None  # None: the Patient was deleted
+
+
+@dataclass(slots=True)
+class Outcome:
+    patient_id: str
+    status: str  # linked | new | kept | relinked | deleted | deferred
+    golden_id: str | None = None
+    grade: str | None = None
+    score: float | None = None
+    rule: str | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    """What the batch knows of records it has processed so far (overlaying the database)."""
+
+    golden: dict[str, str | None] = field(default_factory=dict)
+    features: dict[str, Features] = field(default_factory=dict)
+    by_key: dict[int, list[str]] = field(default_factory=dict)
+    rows: dict[str, tuple[str, str, bool, float | None, str | None]] = field(default_factory=dict)
+    events: list[links.Event] = field(default_factory=list)
+    reviews: list[review.NewReview] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    created: list[str] = field(default_factory=list)
+    merged: dict[str, str] = field(default_factory=dict)  # retired provisional resident -> survivor
+
+
+class Engine:
+    def __init__(
+        self,
+        listeners: Callable[[], Sequence[WriteListener]] = lambda: (),
+        clock: Clock = utc_now,
+        model: MatchModel | None = None,
+    ) -> None:
+        self.listeners = listeners  # listeners for golden-record writes (never the index itself)
+        self.clock = clock
+        self.model = model or default_model()
+        self.names = store.NameCounts()
+
+    async def reload(self, conn: asyncpg.Connection) -> MatchModel:
+        self.model = await load_model(conn)
+        return self.model
+
+    def repository(self, conn: asyncpg.Connection, actor: str) -> Repository:
+        return Repository(conn, RequestContext(client=actor), list(self.listeners()), self.clock)
+
+    def scorer(self) -> Scorer:
+        nf = self.model.name_frequency
+        names = self.names
+
+        def share(key: str) -> float:
+            return (names.count(key) + nf.pseudo_count * nf.default_frequency) / (
+                names.total + nf.pseudo_count
+            )
+
+        return Scorer(self.model, share)
+
+    async def link(
+        self, conn: asyncpg.Connection, items: Sequence[Item], actor: str = ENGINE_ACTOR
+    ) -> list[Outcome]:
+        async with conn.transaction():
+            return await self._link(conn, items, actor)
+
+    async def _link(self, conn: asyncpg.Connection, items: Sequence[Item], actor: str) -> list[Outcome]:
+        now = self.clock()
+        items = list({i.patient_id: i for i in items}.values())  # the last write of a record wins
+        existing = await store.records(conn, [i.patient_id for i in items])
+        feats = {
+            i.patient_id: from_patient(i.patient_id, i.resource) for i in items if i.resource is not None
+        }
+        wanted: dict[str, set[int]] = {}
+        for i in items:
+            old = existing.get(i.patient_id)
+            keys = (
+                set(blocking.lock_keys(feats[i.patient_id]))
+                if i.patient_id in feats
+                else {blocking.key_hash(f"src:{i.patient_id}")}
+            )
+            if old is not None and old.golden_id:
+                keys.add(blocking.golden_lock(old.golden_id))
+            wanted[i.patient_id] = keys
+        failed = await store.try_locks(conn, set().union(*wanted.values()))
+        deferred = {pid for pid, keys in wanted.items() if keys & failed}
+        # Under our locks nobody can relink these records; one relinked just before is retried.
+        existing = await store.records(conn, [i.patient_id for i in items if i.patient_id not in deferred])
+        for pid, stored in existing.items():
+            if stored.golden_id and blocking.golden_lock(stored.golden_id) not in wanted[pid]:
+                deferred.add(pid)
+        mine = [
+            (i.rid, feats[i.patient_id])
+            for i in items
+            if i.patient_id in feats and i.patient_id not in deferred
+        ]
+        await store.save_features(conn, mine, now)
+        st = _State()
+        outcomes: dict[str, Outcome] = {}
+        for i in items:
+            if i.resource is None and i.patient_id not in deferred:
+                outcomes[i.patient_id] = await self._delete(conn, i, existing.get(i.patient_id), st, actor)
+        ready = [i for i in items if i.patient_id in feats and i.patient_id not in deferred]
+        if ready:
+            await self._match_all(conn, ready, feats, existing, st, deferred, outcomes, actor)
+        await self._write(conn, st, actor, now)
+        processed = [pid for pid in outcomes if pid not in deferred]
+        await conn.execute("DELETE FROM mpi_pending WHERE patient_id = ANY($1::text[])", processed)
+        if deferred:
+            await defer(conn, sorted(deferred))
+        for pid in deferred:
+            outcomes[pid] = Outcome(pid, "deferred")
+        return [outcomes[i.patient_id] for i in items]
+
+    async def _delete(
+        self, conn: asyncpg.Connection, item: Item, old: store.Stored | None, st: _State, actor: str
+    ) -> Outcome:
+        await store.delete_records(conn, [item.rid])
+        await review.obsolete(conn, [item.patient_id], self.clock())
+        if old is not None and old.golden_id:
+            st.touched.add(old.golden_id)
+            st.events.append(
+                links.Event(
+                    actor, links.DELETE, item.patient_id, None, old.golden_id, reason="source record deleted"
+                )
+            )
+        return Outcome(item.patient_id, "deleted", old.golden_id if old else None)
+
+    async def _match_all(
+        self,
+        conn: asyncpg.Connection,
+        ready: list[Item],
+        feats: dict[str, Features],
+        existing: dict[str, store.Stored],
+        st: _State,
+        deferred: set[str],
+        outcomes: dict[str, Outcome],
+        actor: str,
+    ) -> None:
+        model = self.model
+        keys = {pid: blocking.hashes(feats[pid]) for pid in (i.patient_id for i in ready)}
+        rows = await store.candidates(conn, sorted(set().union(*keys.values())), model.blocking.max_per_key)
+        db_by_key: dict[int, list[tuple[str, str, Features]]] = {}
+        for key, pid, gid, f in rows:
+            db_by_key.setdefault(key, []).append((pid, gid, f))
+        forbidden = await store.forbidden_goldens(conn, [i.patient_id for i in ready])
+        goldens = {gid for _, _, gid, _ in rows} | {s.golden_id for s in existing.values() if s.golden_id}
+        failed = await store.try_locks(conn, [blocking.golden_lock(g) for g in goldens])
+        locked_out = {g for g in goldens if blocking.golden_lock(g) in failed}
+        status = await residents.statuses(conn, sorted(goldens))
+        counts = await store.source_counts(
+            conn, sorted({s.golden_id for s in existing.values() if s.golden_id})
+        )
+        names = {f.name.key for f in feats.values() if f.name and f.name.readings}
+        await self.names.prefetch(conn, names)
+        scorer = self.scorer()
+        for item in ready:
+            pid = item.patient_id
+            f = feats[pid]
+            pool: dict[str, tuple[str | None, Features]] = {}
+            for key in keys[pid]:
+                for cpid, gid, cf in db_by_key.get(key, ()):
+                    pool.setdefault(cpid, (gid, cf))
+                for cpid in st.by_key.get(key, ()):
+                    pool[cpid] = (st.golden.get(cpid), st.features[cpid])
+            for cpid in list(pool):
+                if cpid in st.golden:  # processed earlier in this batch: its current state
+                    pool[cpid] = (st.golden[cpid], st.features[cpid])
+            pool.pop(pid, None)
+            live = {
+                c: (g, cf)
+                for c, (g, cf) in pool.items()
+                if g and status.get(g, ("active", None))[0] == "active"
+            }
+            if any(g in locked_out for g, _ in live.values()):
+                deferred.add(pid)
+                continue
+            scored = [
+                (g, c, scorer.score(f, cf))
+                for c, (g, cf) in list(live.items())[: model.blocking.max_candidates]
+                if g
+            ]
+            cands = best_per_golden(scored, forbidden.get(pid, set()))
+            outcomes[pid] = self._apply(item, f, cands, existing.get(pid), counts, st, actor)
+            if f.name and f.name.readings and existing.get(pid) is None:
+                self.names.add(f.name.key)
+            st.features[pid] = f
+            for key in keys[pid]:
+                st.by_key.setdefault(key, []).append(pid)
+
+    def _apply(
+        self,
+        item: Item,
+        f: Features,
+        cands: list[Candidate],
+        old: store.Stored | None,
+        counts: dict[str, int],
+        st: _State,
+        actor: str,
+    ) -> Outcome:
+        pid = item.patient_id
+        decision = decide(cands)
+        old_golden = old.golden_id if old else None
+        if old is not None and old.manual and old_golden:
+            st.golden[pid] = old_golden
+            st.touched.add(old_golden)
+            return Outcome(pid, "kept", old_golden, old.grade, old.score, "manual")
+        target: str | None = decision.golden_id if decision.action == "link" else None
+        if old_golden and _stays(old_golden, target, cands, counts.get(old_golden, 1) - 1):
+            target = old_golden
+        self._review(pid, decision, target, cands, st)
+        if target == old_golden and old_golden:
+            best = next((c for c in cands if c.golden_id == old_golden), None)
+            grade = best.score.grade if best else (old.grade if old and old.grade else "none")
+            score = best.score.total if best else None
+            st.rows[pid] = (old_golden, grade, False, score, best.score.rule if best else None)
+            st.golden[pid] = old_golden
+            st.touched.add(old_golden)
+            return Outcome(pid, "kept", old_golden, grade, score)
+        if target is None:
+            target = new_id()
+            st.created.append(target)
+            action, status, grade = links.NEW_RESIDENT, "new", decision.grade
+            score, rule, reason = decision.score, None, _new_reason(decision.grade)
+        else:
+            action, status, grade = links.LINK, "linked", "certain"
+            score, rule, reason = decision.score, decision.rule, f"certain match ({decision.rule or 'score'})"
+        if old_golden:
+            action, status = links.RELINK, "relinked"
+            if counts.get(old_golden, 1) <= 1:
+                st.merged[old_golden] = target
+            st.touched.add(old_golden)
+        st.rows[pid] = (target, grade, False, score, rule)
+        st.golden[pid] = target
+        st.touched.add(target)
+        st.events.append(links.Event(actor, action, pid, target, old_golden, grade, score, False, reason))
+        return Outcome(pid, status, target, grade, score, rule)
+
+    def _review(
+        self, pid: str, decision: Any, target: str | None, cands: list[Candidate], st: _State
+    ) -> None:
+        if not decision.review:
+            return
+        listed = [c for c in decision.review if c.golden_id != target]
+        if listed:
+            st.reviews.append(
+                review.NewReview(decision.review_kind or "possible-match", pid, listed, self.model)
+            )
+
+    async def _write(self, conn: asyncpg.Connection, st: _State, actor: str, now: datetime) -> None:
+        await residents.create(conn, st.created, now)
+        await store.save_links(conn, [(pid, *link) for pid, link in st.rows.items()], now)
+        for old, survivor in st.merged.items():
+            await residents.set_status(conn, old, "merged", survivor, now)
+        processed = list(st.golden)
+        await review.obsolete(
+            conn, [p for p in processed if p not in {r.patient_id for r in st.reviews}], now
+        )
+        for r in st.reviews:
+            r.golden_id = st.golden.get(r.patient_id)
+        opened = await review.open_items(conn, st.reviews, now)
+        st.events += [
+            links.Event(
+                actor,
+                links.REVIEW_OPEN,
+                r.patient_id,
+                r.golden_id,
+                None,
+                r.grade,
+                r.best_score,
+                detail={"review": rid, "kind": r.kind},
+            )
+            for r, rid in zip(st.reviews, opened, strict=True)
+        ]
+        await links.record_events(conn, st.events, now)
+        await residents.refresh(conn, self.repository(conn, actor), sorted(st.touched), now)
+
+
+def _stays(current: str, target: str | None, cands: list[Candidate], others: int) -> bool:
+    """Whether an updated record stays with its resident: yes when that is still the decision,
+    when it still matches its resident's other records with certainty (even if it now also
+    matches another resident: that becomes a review item), or when nothing else is certain and
+    it is alone or still resembles its resident."""
+    if target == current:
+        return True
+    mine = next((c for c in cands if c.golden_id == current), None)
+    if others and mine is not None and mine.score.grade == "certain":
+        return True
+    return target is None and (not others or (mine is not None and mine.score.grade != "none"))
+
+
+def _new_reason(grade: str) -> str:
+    if grade in ("probable", "possible"):
+        return f"no certain match; best candidate {grade}: queued for review"
+    return "no matching resident"
+
+
+async def defer(conn: asyncpg.Connection, patient_ids: Sequence[str], error: str | None = None) -> None:
+    """Queue records for the linker worker (retry with back-off when already queued)."""
+    await conn.execute(
+        """
+        INSERT INTO mpi_pending (patient_id, last_error) SELECT p, $2 FROM unnest($1::text[]) AS p
+        ON CONFLICT (patient_id) DO UPDATE SET attempts = mpi_pending.attempts + 1,
+            not_before = now()
+                + least(interval '50 ms' * power(2, least(mpi_pending.attempts, 8)), interval '10 s'),
+            last_error = EXCLUDED.last_error
+        """,
+        list(patient_ids),
+        error,
+    )

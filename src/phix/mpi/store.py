@@ -1,0 +1,249 @@
+"""SQL for the index tables: source records, blocking keys, identifiers, candidates, locks.
+
+Every function takes the caller's connection and runs inside the caller's transaction; bulk
+variants use ``unnest`` of column arrays so a batch costs one round trip per table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from phix.mpi import blocking
+from phix.mpi.features import Features
+
+
+@dataclass(slots=True)
+class Stored:
+    """A source record as stored, with its link."""
+
+    patient_id: str
+    rid: int
+    golden_id: str | None
+    grade: str | None
+    manual: bool
+    score: float | None
+    rule: str | None
+    features: Features
+
+
+def _features(raw: Any) -> Features:
+    return Features.from_json(orjson.loads(raw) if isinstance(raw, str | bytes) else raw)
+
+
+def _stored(row: asyncpg.Record) -> Stored:
+    return Stored(
+        row["patient_id"], row["rid"], row["golden_id"], row["grade"], row["manual"], row["score"],
+        row["rule"], _features(row["features"]),
+    )  # fmt: skip
+
+
+_COLUMNS = "patient_id, rid, golden_id, grade, manual, score, rule, features"
+
+
+async def records(conn: asyncpg.Connection, patient_ids: Sequence[str]) -> dict[str, Stored]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM mpi_record WHERE patient_id = ANY($1::text[])", patient_ids
+    )
+    return {r["patient_id"]: _stored(r) for r in rows}
+
+
+async def sources_of(conn: asyncpg.Connection, golden_ids: Sequence[str]) -> dict[str, list[Stored]]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM mpi_record WHERE golden_id = ANY($1::text[]) ORDER BY patient_id", golden_ids
+    )
+    out: dict[str, list[Stored]] = {g: [] for g in golden_ids}
+    for row in rows:
+        out[row["golden_id"]].append(_stored(row))
+    return out
+
+
+async def try_locks(conn: asyncpg.Connection, keys: Iterable[int]) -> set[int]:
+    """Take transaction-level advisory locks without waiting; returns the keys NOT obtained."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    rows = await conn.fetch(
+        "SELECT k, pg_try_advisory_xact_lock(k) AS ok FROM unnest($1::bigint[]) AS k ORDER BY k", wanted
+    )
+    return {r["k"] for r in rows if not r["ok"]}
+
+
+async def save_features(
+    conn: asyncpg.Connection, items: Sequence[tuple[int, Features]], now: datetime
+) -> None:
+    """Upsert records' features, blocking keys and identifiers (links are left as they are)."""
+    if not items:
+        return
+    rids = [rid for rid, _ in items]
+    block_keys: list[int] = []
+    block_rids: list[int] = []
+    ident: list[list[Any]] = [[], [], [], [], [], []]
+    for rid, f in items:
+        for key in blocking.hashes(f):
+            block_keys.append(key)
+            block_rids.append(rid)
+        for i in f.identifiers:
+            for col, value in zip(ident, (rid, i.system, i.value, i.kind, i.raw, i.valid), strict=True):
+                col.append(value)
+    await conn.execute(
+        """
+        WITH d1 AS (DELETE FROM mpi_block WHERE rid = ANY($1::bigint[])),
+             d2 AS (DELETE FROM mpi_identifier WHERE rid = ANY($1::bigint[])),
+             i1 AS (INSERT INTO mpi_block (key, rid) SELECT * FROM unnest($2::bigint[], $3::bigint[])),
+             i2 AS (INSERT INTO mpi_identifier (rid, system, value, kind, raw, valid)
+                    SELECT * FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                         $9::bool[]))
+        INSERT INTO mpi_record (patient_id, rid, name_key, org, features, flags, updated_at)
+        SELECT t.patient_id, t.rid, t.name_key, t.org, t.features,
+               ARRAY(SELECT jsonb_array_elements_text(t.features -> 'f')), $14
+        FROM unnest($10::text[], $1::bigint[], $11::text[], $12::text[], $13::jsonb[])
+          AS t(patient_id, rid, name_key, org, features)
+        ON CONFLICT (patient_id) DO UPDATE SET
+            name_key = EXCLUDED.name_key, org = EXCLUDED.org, features = EXCLUDED.features,
+            flags = EXCLUDED.flags, updated_at = EXCLUDED.updated_at
+        """,
+        rids, block_keys, block_rids, *ident,
+        [f.patient_id for _, f in items],
+        [f.name.key if f.name and not f.name.temp and f.name.readings else None for _, f in items],
+        [f.org for _, f in items],
+        [orjson.dumps(f.to_json()).decode() for _, f in items],
+        now,
+    )  # fmt: skip
+
+
+async def delete_records(conn: asyncpg.Connection, rids: Sequence[int]) -> None:
+    await conn.execute(
+        """
+        WITH d1 AS (DELETE FROM mpi_block WHERE rid = ANY($1::bigint[])),
+             d2 AS (DELETE FROM mpi_identifier WHERE rid = ANY($1::bigint[]))
+        DELETE FROM mpi_record WHERE rid = ANY($1::bigint[])
+        """,
+        rids,
+    )
+
+
+Link = tuple[str, str | None, str, bool, float | None, str | None]
+
+
+async def save_links(conn: asyncpg.Connection, links: Sequence[Link], now: datetime) -> None:
+    """Set ``(patient_id, golden_id, grade, manual, score, rule)`` links."""
+    if not links:
+        return
+    cols = list(zip(*links, strict=True))
+    await conn.execute(
+        """
+        UPDATE mpi_record r SET golden_id = t.golden_id, grade = t.grade, manual = t.manual,
+               score = t.score, rule = t.rule, linked_at = $7
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::float8[], $6::text[])
+             AS t(patient_id, golden_id, grade, manual, score, rule)
+        WHERE r.patient_id = t.patient_id
+        """,
+        *[list(c) for c in cols],
+        now,
+    )
+
+
+async def candidates(
+    conn: asyncpg.Connection, keys: Sequence[int], per_key: int
+) -> list[tuple[int, str, str, Features]]:
+    """``(key, patient_id, golden_id, features)`` of linked records sharing a blocking key."""
+    rows = await conn.fetch(
+        """
+        SELECT k.key, r.patient_id, r.golden_id, r.features
+        FROM unnest($1::bigint[]) AS k(key)
+        CROSS JOIN LATERAL (SELECT b.rid FROM mpi_block b WHERE b.key = k.key LIMIT $2) AS b
+        JOIN mpi_record r ON r.rid = b.rid
+        WHERE r.golden_id IS NOT NULL
+        """,
+        sorted(set(keys)),
+        per_key,
+    )
+    parsed: dict[str, Features] = {}
+    out = []
+    for row in rows:
+        pid = row["patient_id"]
+        feats = parsed.get(pid)
+        if feats is None:
+            feats = parsed[pid] = _features(row["features"])
+        out.append((row["key"], pid, row["golden_id"], feats))
+    return out
+
+
+async def forbidden_goldens(conn: asyncpg.Connection, patient_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Residents each record may not join: those holding a record marked "not the same person"."""
+    rows = await conn.fetch(
+        """
+        SELECT d.me, r.golden_id FROM (
+            SELECT a AS me, b AS other FROM mpi_distinct WHERE a = ANY($1::text[])
+            UNION ALL SELECT b, a FROM mpi_distinct WHERE b = ANY($1::text[])
+        ) d JOIN mpi_record r ON r.patient_id = d.other WHERE r.golden_id IS NOT NULL
+        """,
+        list(patient_ids),
+    )
+    out: dict[str, set[str]] = {}
+    for row in rows:
+        out.setdefault(row["me"], set()).add(row["golden_id"])
+    return out
+
+
+async def source_counts(conn: asyncpg.Connection, golden_ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT golden_id, count(*) AS n FROM mpi_record"
+        " WHERE golden_id = ANY($1::text[]) GROUP BY golden_id",
+        list(golden_ids),
+    )
+    return {r["golden_id"]: r["n"] for r in rows}
+
+
+class NameCounts:
+    """How many records carry each name reading (for name-frequency weights), cached briefly."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._counts: dict[str, tuple[float, int]] = {}
+        self._total: tuple[float, int] = (0.0, 0)
+
+    async def prefetch(self, conn: asyncpg.Connection, keys: Iterable[str]) -> None:
+        now = time.monotonic()
+        stale = sorted({k for k in keys if k and now - self._counts.get(k, (-1e9, 0))[0] > self.ttl})
+        if stale:
+            rows = await conn.fetch(
+                "SELECT name_key, count(*) AS n FROM mpi_record"
+                " WHERE name_key = ANY($1::text[]) GROUP BY name_key",
+                stale,
+            )
+            found = {r["name_key"]: r["n"] for r in rows}
+            for key in stale:
+                self._counts[key] = (now, found.get(key, 0))
+            if len(self._counts) > 200_000:
+                self._counts.clear()
+        if now - self._total[0] > self.ttl:
+            estimate = await conn.fetchval(
+                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'mpi_record'::regclass"
+            )
+            total = (
+                estimate
+                if estimate and estimate > 50_000
+                else await conn.fetchval("SELECT count(*) FROM mpi_record")
+            )
+            self._total = (now, int(total or 0))
+
+    def add(self, key: str) -> None:
+        """Count a record added in the current batch."""
+        when, n = self._counts.get(key, (time.monotonic(), 0))
+        self._counts[key] = (when, n + 1)
+        self._total = (self._total[0], self._total[1] + 1)
+
+    def count(self, key: str) -> int:
+        return self._counts.get(key, (0.0, 0))[1]
+
+    @property
+    def total(self) -> int:
+        return self._total[1]
