@@ -31,7 +31,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
-METHOD = "PS3.15 Basic Application Confidentiality Profile (phix subset), full dates retained"
+METHOD = "PS3.15 Basic Profile (phix subset), Retain Full Dates"
 
 # Replaced by a keyed pseudonym (Z/D): keyword -> prefix
 _PSEUDONYMS = {"PatientID": "ANON-", "AccessionNumber": "A", "StudyID": "S"}
