@@ -64,3 +64,17 @@ async def test_find_limit_and_deleted(seeded: httpx.AsyncClient, conn: asyncpg.C
     assert len(await find(conn, registry, "Patient", [], limit=2)) == 2
     assert (await seeded.delete("/Patient/p3")).status_code in (200, 204)
     assert [i for _, i in await find(conn, registry, "Patient", [])] == ["p1", "p2"]
+
+
+async def test_find_inside_and_outside_a_transaction(
+    seeded: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    registry = load_registry(None)
+    async with conn.transaction():
+        assert [i for _, i in await find(conn, registry, "Patient", [("gender", "male")])] == ["p1"]
+        assert conn.is_in_transaction()
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+    assert await conn.fetchval("SHOW plan_cache_mode") == "auto"  # SET LOCAL ended with it
+    assert [i for _, i in await find(conn, registry, "Patient", [("gender", "male")])] == ["p1"]
+    assert not conn.is_in_transaction()
+    assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
