@@ -12,16 +12,19 @@ import logging
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 from pydantic import BaseModel
 
+from phix.app import create_app
 from phix.observability import JsonFormatter
+from phix.settings import Settings, load_settings
 
 OUTCOME_ISSUE_KEYS = {"severity", "code", "diagnostics", "expression"}
 
@@ -165,6 +168,59 @@ def json_log() -> Iterator[list[dict[str, Any]]]:
     yield handler.lines
     logger.removeHandler(handler)
     logger.setLevel(saved)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app without the patient index's listener: it writes golden-record Patients beside every
+    Patient written, and these tests count versions and history entries of the store itself.
+    (The e2e tests run the whole platform.)"""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        _without_mpi(application)
+        yield application
+
+
+def _without_mpi(application: FastAPI) -> None:
+    listeners = application.state.listeners
+    listeners[:] = [li for li in listeners if type(li).__name__ != "MpiListener"]
+
+
+# -- one database and app per test module, for the many small parametrized cases ------------------
+# Tests on these fixtures create what they need under fresh ids and check row-count deltas, so
+# they do not depend on each other; starting an app per case would cost ~0.2 s each.
+
+
+@pytest.fixture(scope="module")
+async def shared_db(db_factory: Any) -> AsyncIterator[str]:
+    dsn: str = await db_factory.new()
+    yield dsn
+    await db_factory.drop(dsn)
+
+
+@pytest.fixture(scope="module")
+async def shared_app(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+    settings = load_settings(
+        database_url=shared_db, data_dir=tmp_path_factory.mktemp("data"), environment="test"
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        _without_mpi(application)
+        yield application
+
+
+@pytest.fixture(scope="module")
+async def shared_client(shared_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=shared_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://phix.test/fhir") as http:
+        yield http
+
+
+@pytest.fixture
+async def shared_conn(shared_db: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(shared_db)
+    yield connection
+    await connection.close()
 
 
 @pytest.fixture

@@ -11,6 +11,17 @@ import httpx
 import pytest
 
 
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """This module's cases share one app and database (see conftest); each works on its own ids."""
+    return shared_client
+
+
+@pytest.fixture
+def conn(shared_conn: asyncpg.Connection) -> asyncpg.Connection:
+    return shared_conn
+
+
 async def _patient(client: httpx.AsyncClient) -> tuple[str, httpx.Response]:
     response = await client.post("/Patient", json={"resourceType": "Patient", "gender": "unknown"})
     assert response.status_code == 201

@@ -24,6 +24,12 @@ SAMPLE_TYPES = [
 ]
 
 
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """This module's cases share one app and database (see conftest); each works on its own ids."""
+    return shared_client
+
+
 def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 

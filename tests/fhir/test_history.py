@@ -141,10 +141,11 @@ async def test_since_and_at(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_history_parameters(
-    client: httpx.AsyncClient, outcome: Any, params: dict[str, str], diagnostics: str
+    shared_client: httpx.AsyncClient, outcome: Any, params: dict[str, str], diagnostics: str
 ) -> None:
     for url in ("/_history", "/Patient/_history"):
-        outcome(await client.get(url, params=params), 400, {"code": "invalid", "diagnostics": diagnostics})
+        response = await shared_client.get(url, params=params)
+        outcome(response, 400, {"code": "invalid", "diagnostics": diagnostics})
 
 
 async def test_history_of_unknown_things(client: httpx.AsyncClient, outcome: Any) -> None:

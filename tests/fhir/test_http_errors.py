@@ -40,8 +40,8 @@ async def small_client(small_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     "url",
     ["http://phix.test/nothing-here", "http://phix.test/fhir/Patient/1/extra/segments/here", "/Patient/1/x"],
 )
-async def test_unknown_routes(client: httpx.AsyncClient, outcome: Any, url: str) -> None:
-    response = await client.get(url)
+async def test_unknown_routes(shared_client: httpx.AsyncClient, outcome: Any, url: str) -> None:
+    response = await shared_client.get(url)
     outcome(response, 404, {"code": "not-found", "diagnostics": "No route for GET /"})
 
 
@@ -55,8 +55,8 @@ async def test_unknown_routes(client: httpx.AsyncClient, outcome: Any, url: str)
         ("PATCH", "/Patient/1/_history/1"),
     ],
 )
-async def test_wrong_methods(client: httpx.AsyncClient, outcome: Any, method: str, url: str) -> None:
-    response = await client.request(method, url)
+async def test_wrong_methods(shared_client: httpx.AsyncClient, outcome: Any, method: str, url: str) -> None:
+    response = await shared_client.request(method, url)
     outcome(response, 405, {"code": "not-supported", "diagnostics": f"Method {method} is not allowed"})
     assert "GET" in response.headers["allow"]
 

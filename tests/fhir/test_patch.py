@@ -12,6 +12,17 @@ import pytest
 PATCH = {"Content-Type": "application/json-patch+json"}
 
 
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """This module's cases share one app and database (see conftest); each works on its own ids."""
+    return shared_client
+
+
+@pytest.fixture
+def conn(shared_conn: asyncpg.Connection) -> asyncpg.Connection:
+    return shared_conn
+
+
 async def _patient(client: httpx.AsyncClient) -> dict[str, Any]:
     body = {
         "resourceType": "Patient",
