@@ -39,7 +39,7 @@ from typing import Any, Protocol, cast
 
 import pynetdicom.association
 from pydicom.dataset import Dataset
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
 from pynetdicom.dimse_primitives import C_FIND, C_STORE
 from pynetdicom.events import Event
 
@@ -218,7 +218,10 @@ class GatewayAE:
             self._patched = None
 
     def _tune_reactor(self) -> None:
-        """Shorten the association reactor's 1 ms poll (bench/dicom.py measures the effect)."""
+        """Shorten the association reactor's 1 ms poll (bench/dicom.py measures the effect) and
+        drop pynetdicom's per-message INFO logging (our handlers log what matters)."""
+        _config.LOG_HANDLER_LEVEL = "none"
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         delay = self.settings.assoc_loop_delay
         if delay != 0.001 and self._patched is None:
             real: ModuleType = getattr(pynetdicom.association, "time")  # noqa: B009
