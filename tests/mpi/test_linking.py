@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import httpx
@@ -82,3 +83,101 @@ async def test_concurrent_registrations_make_one_resident(
     links = await wait_linked(conn, list(ids))
     assert len(set(links.values())) == 1
     assert await conn.fetchval("SELECT count(*) FROM mpi_golden WHERE status = 'active'") == 1
+
+
+async def test_transaction_bundle_links_its_patients(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    rid = resident_id("1962-02-03", 41)
+    bodies = [
+        patient("郑", "国强", gender="male", birth="1962-02-03", rid=rid, org="ptsdyyy", mrn="T1"),
+        patient(
+            "Zheng",
+            "Guoqiang",
+            gender="male",
+            birth="1962-02-03",
+            rid=rid[:6] + rid[8:17],
+            org="ptszyy",
+            mrn="T2",
+        ),
+    ]
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:0000000{n}-0000-4000-8000-000000000000",
+            "resource": body,
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for n, body in enumerate(bodies)
+    ]
+    response = await client.post("", json={"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert response.status_code == 200, response.text
+    ids = [e["response"]["location"].split("/")[1] for e in response.json()["entry"]]
+    links = await wait_linked(conn, ids)
+    assert len(set(links.values())) == 1
+
+
+async def test_async_mode_queues_and_the_worker_links(
+    app: Any, client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    engine = app.state.mpi
+    engine.model = engine.model.model_copy(
+        update={"linking": engine.model.linking.model_copy(update={"mode": "async"})}
+    )
+    rid = resident_id("1990-09-09", 52)
+    a = await create(client, patient("林", "婷婷", birth="1990-09-09", rid=rid, org="ptsdyyy", mrn="Q1"))
+    status = (await client.get(f"/Patient/{a}/$mpi-status")).json()
+    assert status["parameter"][0] == {"name": "state", "valueString": "pending"} or await conn.fetchval(
+        "SELECT golden_id FROM mpi_record WHERE patient_id = $1", a
+    )
+    b = await create(client, patient("林", "婷婷", birth="1990-09-09", rid=rid, org="ptszyy", mrn="Q2"))
+    links = await wait_linked(conn, [a, b])
+    assert links[a] == links[b]
+
+
+async def test_deleting_sources_updates_and_retires_the_resident(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    rid = resident_id("1970-07-07", 61)
+    a = await create(
+        client, patient("吴", "建华", gender="male", birth="1970-07-07", rid=rid, org="ptsdyyy", mrn="D1")
+    )
+    b = await create(
+        client, patient("吴", "建华", gender="male", birth="1970-07-07", rid=rid, org="ptszyy", mrn="D2")
+    )
+    golden = (await wait_linked(conn, [a, b]))[a]
+    assert (await client.delete(f"/Patient/{b}")).status_code in (200, 204)
+    body = (await client.get(f"/Patient/{golden}")).json()
+    assert [x["other"]["reference"] for x in body["link"]] == [f"Patient/{a}"]
+    assert (await client.delete(f"/Patient/{a}")).status_code in (200, 204)
+    assert (await client.get(f"/Patient/{golden}")).json()["active"] is False
+    assert await conn.fetchval("SELECT status FROM mpi_golden WHERE golden_id = $1", golden) == "retired"
+    actions = [r["action"] for r in await conn.fetch("SELECT action FROM mpi_event ORDER BY seq")]
+    assert actions == ["new-resident", "link", "delete", "delete"]
+
+
+async def test_an_update_that_now_names_someone_else_moves_the_record(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    rid1, rid2 = resident_id("1985-03-03", 71), resident_id("1960-06-06", 73, "350322")
+    a = await create(
+        client, patient("方", "明", gender="male", birth="1985-03-03", rid=rid1, org="ptsdyyy", mrn="U1")
+    )
+    c = await create(
+        client, patient("许", "国平", gender="male", birth="1960-06-06", rid=rid2, org="ptszyy", mrn="U3")
+    )
+    wrong = await create(
+        client,
+        patient("许", "国平", gender="male", birth="1960-06-06", org="pthjyy", mrn="U2", phone="13800000001"),
+    )
+    links = await wait_linked(conn, [a, c, wrong])
+    # a provisional resident of its own (only a possible match) until the clerk fixes the record
+    body = (await client.get(f"/Patient/{wrong}")).json()
+    body["identifier"].append({"system": "urn:oid:2.16.156.10011.1.1", "value": rid2})
+    assert (await client.put(f"/Patient/{wrong}", json=body)).status_code == 200
+    moved = await wait_linked(conn, [wrong])
+    assert moved[wrong] == links[c]
+    if links[wrong] != links[c]:
+        assert (
+            await conn.fetchval("SELECT status FROM mpi_golden WHERE golden_id = $1", links[wrong])
+            == "merged"
+        )

@@ -56,7 +56,7 @@ def hashes(f: Features) -> list[int]:
 
 def lock_keys(f: Features) -> list[int]:
     """Advisory-lock keys for linking ``f``: its blocking keys and its own record, sorted."""
-    return sorted({*hashes(f), key_hash(f"src:{f.patient_id}")})
+    return sorted({*f.hashes, key_hash(f"src:{f.patient_id}")})
 
 
 def golden_lock(golden_id: str) -> int:

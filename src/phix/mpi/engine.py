@@ -179,7 +179,7 @@ class Engine:
         actor: str,
     ) -> None:
         model = self.model
-        keys = {pid: blocking.hashes(feats[pid]) for pid in (i.patient_id for i in ready)}
+        keys = {i.patient_id: feats[i.patient_id].hashes for i in ready}
         rows = await store.candidates(conn, sorted(set().union(*keys.values())), model.blocking.max_per_key)
         db_by_key: dict[int, list[tuple[str, str, Features]]] = {}
         for key, pid, gid, f in rows:

@@ -85,15 +85,20 @@ class Features:
     address_fhir: dict[str, Any] | None = None
     telecom_fhir: list[dict[str, Any]] = field(default_factory=list)
     updated: str | None = None
+    id_birth: str | None = None  # birth date coded in the resident ID (derived)
+    id_sex: str | None = None  # sex coded in the resident ID (derived)
+    hashes: tuple[int, ...] = ()  # blocking-key hashes (derived, see phix.mpi.blocking)
 
-    @property
-    def id_birth(self) -> str | None:
-        born = gb11643.birth_date(self.id18) if self.id18 else None
-        return born.isoformat() if born else None
+    def derive(self, keys: bool = True) -> Features:
+        """Fill the derived fields (once, after the others are set)."""
+        if self.id18:
+            self.id_birth = _id_birth(self.id18)
+            self.id_sex = "male" if int(self.id18[16]) % 2 else "female"
+        if keys:
+            from phix.mpi.blocking import hashes
 
-    @property
-    def id_sex(self) -> str | None:
-        return gb11643.sex(self.id18) if self.id18 else None
+            self.hashes = tuple(hashes(self))
+        return self
 
     def local_ids(self) -> list[Identifier]:
         return [i for i in self.identifiers if i.kind in (MRN, VISIT_CARD)]
@@ -125,7 +130,7 @@ class Features:
             identifiers=[Identifier(s, v, k, r, bool(ok)) for s, v, k, r, ok in data.get("ids") or ()],
             flags=list(data.get("f") or ()), name_fhir=data.get("nf"), address_fhir=data.get("af"),
             telecom_fhir=list(data.get("tf") or ()), updated=data.get("u"),
-        )  # fmt: skip
+        ).derive(keys=False)  # fmt: skip
 
 
 def is_golden(resource: dict[str, Any]) -> bool:
@@ -217,6 +222,11 @@ def _birth(feats: Features, resource: dict[str, Any]) -> None:
         feats.flags.append("birthDate: not a calendar date")
 
 
+def _id_birth(id18: str) -> str:
+    """Birth date of a *valid* 18-character ID (validation checked the calendar date)."""
+    return f"{id18[6:10]}-{id18[10:12]}-{id18[12:14]}"
+
+
 def from_patient(patient_id: str, resource: dict[str, Any]) -> Features:
     """The comparable features of a Patient resource."""
     feats = Features(patient_id)
@@ -250,10 +260,10 @@ def from_patient(patient_id: str, resource: dict[str, Any]) -> Features:
             if tokens is not None:
                 feats.address, feats.address_fhir = tokens.tokens(), entry
                 break
-    if feats.id18 and feats.birth and feats.id_birth != feats.birth:
+    if feats.id18 and feats.birth and _id_birth(feats.id18) != feats.birth:
         feats.flags.append("birthDate: differs from the date in the resident ID")
-    if feats.id18 and feats.sex and feats.id_sex != feats.sex:
+    if feats.id18 and feats.sex and feats.sex != ("male" if int(feats.id18[16]) % 2 else "female"):
         feats.flags.append("gender: differs from the sex coded in the resident ID")
     meta = resource.get("meta") or {}
     feats.updated = meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
-    return feats
+    return feats.derive()

@@ -6,6 +6,7 @@ lazily on first use, never at import time.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 import unicodedata
@@ -33,8 +34,10 @@ class ResidentId:
 
 def resident_id(raw: str) -> ResidentId:
     """Validate and canonicalise a typed resident ID; malformed input is kept and flagged."""
-    norm = gb11643.normalize(raw)
+    norm = raw if _CLEAN18.match(raw) else gb11643.normalize(raw)
     flags: list[str] = []
+    if _CLEAN18.match(norm) and gb11643.check_char(norm[:17]) == norm[17] and _calendar(norm):
+        return ResidentId(raw, norm, norm, ())
     id18 = gb11643.to18(norm)
     if id18 is None:
         if len(norm) == 18 and re.fullmatch(r"[0-9]{17}[0-9X]", norm):
@@ -46,6 +49,16 @@ def resident_id(raw: str) -> ResidentId:
     elif len(norm) == 15:
         flags.append("id-legacy15")
     return ResidentId(raw, norm, id18, tuple(flags))
+
+
+_CLEAN18 = re.compile(r"^[0-9]{17}[0-9X]$")
+
+
+def _calendar(id18: str) -> bool:
+    try:
+        return int(id18[6:10]) >= 1800 and bool(dt.date(int(id18[6:10]), int(id18[10:12]), int(id18[12:14])))
+    except ValueError:
+        return False
 
 
 def id_distance(a: str, b: str) -> int:

@@ -57,6 +57,12 @@ async def refresh(
         return
     sources = await store.sources_of(conn, ids)
     status = await statuses(conn, ids)
+    rows = await conn.fetch(
+        "SELECT res_id, deleted, body FROM resources WHERE res_type = 'Patient' AND res_id = ANY($1::text[])",
+        ids,
+    )
+    stored = {r["res_id"]: None if r["deleted"] else r["body"] for r in rows}
+    explained: list[tuple[str, str]] = []
     for golden_id in ids:
         linked = sources.get(golden_id) or []
         state, merged_into = status.get(golden_id, ("active", None))
@@ -64,28 +70,22 @@ async def refresh(
             if state != "active":
                 await set_status(conn, golden_id, "active", None, now)
             resource, why = golden.build(golden_id, [s.features for s in linked])
-            await conn.execute(
-                "UPDATE mpi_golden SET survivorship = $2::jsonb, updated_at = $3 WHERE golden_id = $1",
-                golden_id,
-                orjson.dumps(why).decode(),
-                now,
-            )
+            explained.append((golden_id, orjson.dumps(why).decode()))
         else:
             if state == "active":
                 await set_status(conn, golden_id, "retired", None, now)
             resource = golden.retired(merged_into)
-        await _write(repo, golden_id, resource)
-
-
-async def _write(repo: Repository, golden_id: str, resource: dict[str, object]) -> None:
-    current = await repo.current("Patient", golden_id)
-    if current is None:
-        await repo.create("Patient", resource, res_id=golden_id, validated=True)
-        return
-    if (
-        not current.deleted
-        and current.body is not None
-        and golden.same_content(orjson.loads(current.body), resource)
-    ):
-        return
-    await repo.update("Patient", golden_id, resource, validated=True, method="PUT")
+        if golden_id not in stored:
+            await repo.create("Patient", resource, res_id=golden_id, validated=True)
+        else:
+            body = stored[golden_id]
+            if body is None or not golden.same_content(orjson.loads(body), resource):
+                await repo.update("Patient", golden_id, resource, validated=True, method="PUT")
+    if explained:
+        await conn.execute(
+            "UPDATE mpi_golden g SET survivorship = t.why::jsonb, updated_at = $3"
+            " FROM unnest($1::text[], $2::text[]) AS t(golden_id, why) WHERE g.golden_id = t.golden_id",
+            [e[0] for e in explained],
+            [e[1] for e in explained],
+            now,
+        )

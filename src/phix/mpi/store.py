@@ -86,7 +86,7 @@ async def save_features(
     block_rids: list[int] = []
     ident: list[list[Any]] = [[], [], [], [], [], []]
     for rid, f in items:
-        for key in blocking.hashes(f):
+        for key in f.hashes:
             block_keys.append(key)
             block_rids.append(rid)
         for i in f.identifiers:

@@ -20,7 +20,7 @@ from phix.errors import Category, FhirError
 from phix.fhir.bundle import bundle, fragment
 from phix.fhir.http import base_url, json_response, negotiate
 from phix.fhir.validation import validate
-from phix.mpi import blocking, store
+from phix.mpi import store
 from phix.mpi.decision import Candidate, best_per_golden
 from phix.mpi.engine import Engine
 from phix.mpi.features import from_patient
@@ -36,7 +36,7 @@ async def match(
 ) -> list[Candidate]:
     """Residents matching ``resource``, best first (grade ``none`` left out). Reads only."""
     f = from_patient(exclude or "$match", resource)
-    rows = await store.candidates(conn, blocking.hashes(f), engine.model.blocking.max_per_key)
+    rows = await store.candidates(conn, list(f.hashes), engine.model.blocking.max_per_key)
     pool = {pid: (gid, cf) for _, pid, gid, cf in rows if pid != exclude}
     goldens = sorted({g for g, _ in pool.values()})
     active = {g for g, (state, _) in (await _statuses(conn, goldens)).items() if state == "active"}
