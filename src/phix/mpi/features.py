@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from phix.identity import gb11643, systems
+from phix.identity import systems
 from phix.mpi import normalize
 from phix.mpi.normalize import Name
 

@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from phix.mpi import blocking
 from phix.mpi.features import Features
 
 
