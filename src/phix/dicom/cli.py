@@ -30,7 +30,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="wait until this URL answers 200 before starting (e.g. the API's /readyz)",
     )
     gateway.add_argument("--check", action="store_true", help="validate the routing file and exit")
+    gateway.add_argument(
+        "--echo",
+        action="store_true",
+        help="C-ECHO a running gateway (host/port/AE as configured) as the first monitor AE title; exit 0 if"
+        " it answers (container health check)",
+    )
     gateway.set_defaults(func=gateway_command)
+
+
+def echo(host: str, port: int, called: str, calling: str, timeout: float = 10.0) -> bool:
+    from pynetdicom import AE
+
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae.add_requested_context("1.2.840.10008.1.1")
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    assoc = ae.associate(target, port, ae_title=called)
+    if not assoc.is_established:
+        return False
+    status = assoc.send_c_echo()
+    assoc.release()
+    return bool(status and int(status.get("Status", -1)) == 0)
 
 
 def _wait_for(url: str, timeout: float = 120.0) -> None:
@@ -77,6 +98,12 @@ def gateway_command(args: argparse.Namespace) -> int:
         dicom_overrides["rules_file"] = args.rules
     dicom_settings = load_dicom_settings(**dicom_overrides)
     configure_logging(settings.log_level)
+    if args.echo:
+        monitor = (dicom_settings.monitor_ae_titles or ["PHIX_MONITOR"])[0]
+        ok = echo(dicom_settings.host, dicom_settings.port, dicom_settings.ae_title, monitor)
+        where = f"{dicom_settings.ae_title}@{dicom_settings.host}:{dicom_settings.port}"
+        print(f"C-ECHO {where}: {'ok' if ok else 'FAILED'}")
+        return 0 if ok else 1
     try:
         config = load_routing(dicom_settings.rules_file)
     except RoutingConfigError as exc:
