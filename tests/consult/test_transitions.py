@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -67,6 +69,9 @@ async def test_a_completed_task_is_final(cclient: httpx.AsyncClient) -> None:
 async def test_accept_twice_is_a_no_op_but_going_back_is_409(cclient: httpx.AsyncClient) -> None:
     task_id = await _task(cclient)
     assert (await cclient.post(f"/Task/{task_id}/$accept")).status_code == 200
+    again = await cclient.post(f"/Task/{task_id}/$accept")
+    assert again.status_code == 200
+    assert again.json()["meta"]["versionId"] == "2"  # nothing new written
     task = (await cclient.get(f"/Task/{task_id}")).json()
     back = await cclient.put(f"/Task/{task_id}", json=task | {"status": "requested"})
     assert back.status_code == 409
@@ -220,3 +225,21 @@ def test_state_machine_refuses(before: State | None, after: State, has_report: b
     with pytest.raises(FhirError) as caught:
         workflow.check("t", before, after, has_report=has_report)
     assert caught.value.status == 409
+
+
+async def test_concurrent_complete_and_cancel_one_wins(cclient: httpx.AsyncClient) -> None:
+    task_id = await _task(cclient)
+    await cclient.post(f"/Task/{task_id}/$accept")
+    await cclient.post(f"/Task/{task_id}/$start")
+    responses = await asyncio.gather(
+        cclient.post(f"/Task/{task_id}/$complete", json=report()),
+        cclient.post(f"/Task/{task_id}/$cancel", json=parameters(reason="duplicate")),
+        cclient.post(f"/Task/{task_id}/$start"),
+    )
+    codes = sorted(r.status_code for r in responses[:2])
+    assert codes == [200, 409], [r.text for r in responses]
+    assert responses[2].status_code in {200, 409}
+    final = (await cclient.get(f"/Task/{task_id}")).json()["status"]
+    assert final in {"completed", "cancelled"}
+    reports = (await cclient.get("/DiagnosticReport/_history")).json().get("entry", [])
+    assert len(reports) == (1 if final == "completed" else 0)  # a refused completion stores no report

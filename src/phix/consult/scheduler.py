@@ -84,19 +84,22 @@ class Scheduler:
     async def _assign_waiting(self, conn: asyncpg.Connection, now: datetime) -> list[Escalation]:
         done = []
         for task_id in [r["task_id"] for r in await conn.fetch(_UNASSIGNED, self.settings.scheduler_batch)]:
-            async with conn.transaction():
-                if await conn.fetchval(_LOCK, task_id) is None:
-                    continue
-                row = await conn.fetchrow(
-                    "SELECT owner_role, status FROM consult_tasks WHERE task_id = $1 FOR UPDATE", task_id
-                )
-                if row is None or row["owner_role"] is not None or row["status"] != "requested":
-                    continue
-                reader = await self.service.pick_other(conn, task_id, now, exclude_all=True)
-                if reader is None:
-                    continue
-                await self.service.assign(conn, task_id, reader.role_id, now)
-                done.append(Escalation(task_id, "assign", None, None, reader.role_id))
+            try:
+                async with conn.transaction():
+                    if await conn.fetchval(_LOCK, task_id) is None:
+                        continue
+                    row = await conn.fetchrow(
+                        "SELECT owner_role, status FROM consult_tasks WHERE task_id = $1 FOR UPDATE", task_id
+                    )
+                    if row is None or row["owner_role"] is not None or row["status"] != "requested":
+                        continue
+                    reader = await self.service.pick_other(conn, task_id, now, exclude_all=True)
+                    if reader is None:
+                        continue
+                    await self.service.assign(conn, task_id, reader.role_id, now)
+                    done.append(Escalation(task_id, "assign", None, None, reader.role_id))
+            except Exception:
+                log.exception("consult assignment failed", extra={"task": task_id})
         return done
 
     async def _escalate(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> Escalation:

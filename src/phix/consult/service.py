@@ -58,7 +58,7 @@ class ConsultService:
         if not is_consult(sr):
             return
         row = await conn.fetchrow(
-            "SELECT task_id, status FROM consult_tasks WHERE sr_id = $1 FOR UPDATE", version.res_id
+            "SELECT task_id, status FROM consult_tasks WHERE sr_id = $1", version.res_id
         )
         if row is not None:
             if sr.get("status") in {"revoked", "entered-in-error"} and row["status"] in {
@@ -130,6 +130,8 @@ class ConsultService:
     # -- Task writes ------------------------------------------------------------------------------
 
     async def read_task(self, conn: asyncpg.Connection, task_id: str) -> tuple[Version, Resource]:
+        """Lock and read a consult Task. Lock order everywhere: the Task row, then its consult_tasks
+        row (taken by the listener), then the assignment lock; never the other way round."""
         await conn.execute(
             "SELECT 1 FROM resources WHERE res_type = 'Task' AND res_id = $1 FOR UPDATE", task_id
         )
@@ -189,16 +191,20 @@ class ConsultService:
         """Apply one workflow action (accept, start, reject, cancel, reassign) to a Task."""
         now = now or self.clock()
         async with conn.transaction():
-            _, task = await self.read_task(conn, task_id)
+            current, task = await self.read_task(conn, task_id)
+            if if_match is not None and current.version != if_match:
+                raise _stale(task_id, if_match, current.version)
             if action == "reassign":
                 return await self._reassign(conn, task_id, task, now, owner, reason, if_match)
-            status = {
+            target = {
                 "accept": "accepted",
                 "start": "in-progress",
                 "reject": "rejected",
                 "cancel": "cancelled",
             }
-            tasks.set_status(task, status[action], now, reason)
+            if task["status"] == target[action] and action in {"accept", "start"}:
+                return current  # repeated: nothing to do
+            tasks.set_status(task, target[action], now, reason)
             if reason:
                 tasks.add_note(task, now, f"{action}: {reason}")
             version = await self.write_task(conn, task_id, task, now, if_match)
@@ -284,7 +290,7 @@ class ConsultService:
         if not sr_ids:
             return
         row = await conn.fetchrow(
-            "SELECT task_id, status FROM consult_tasks WHERE sr_id = ANY($1::text[]) LIMIT 1 FOR UPDATE",
+            "SELECT task_id, status FROM consult_tasks WHERE sr_id = ANY($1::text[]) LIMIT 1",
             sr_ids,
         )
         if row is None or row["status"] == "completed":
@@ -315,12 +321,7 @@ class ConsultService:
         async with conn.transaction():
             current, task = await self.read_task(conn, task_id)
             if if_match is not None and current.version != if_match:
-                raise FhirError(
-                    Category.PRECONDITION,
-                    f"Version conflict: If-Match {if_match} but Task/{task_id} is at version "
-                    f"{current.version}",
-                    code="conflict",
-                )
+                raise _stale(task_id, if_match, current.version)
             if task["status"] not in {"accepted", "in-progress"}:
                 workflow.check(
                     task_id,
@@ -331,6 +332,14 @@ class ConsultService:
             report = report_defaults(report, task, now)
             await self.repository(conn, now).create("DiagnosticReport", report)
             return await self.repository(conn).read("Task", task_id)
+
+
+def _stale(task_id: str, if_match: int, version: int) -> FhirError:
+    return FhirError(
+        Category.PRECONDITION,
+        f"Version conflict: If-Match {if_match} but Task/{task_id} is at version {version}",
+        code="conflict",
+    )
 
 
 REPORT_FINAL = frozenset({"final", "amended", "corrected"})
