@@ -8,6 +8,7 @@ tests are isolated without truncating anything. Tests that depend on ``db_url`` 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -36,9 +37,11 @@ def with_database(dsn: str, name: str) -> str:
 def embedded_dsn() -> Iterator[str]:
     data_dir = Path(tempfile.mkdtemp(prefix="phix-test-"))
     server = EmbeddedPostgres(data_dir)
-    dsn = server.start()
-    yield dsn
-    server.stop()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _throwaway_durability(dsn: str) -> None:

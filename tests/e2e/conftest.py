@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,15 +151,33 @@ class PhixServer:
                 os.kill(postmaster, signal.SIGINT)  # fast shutdown
 
 
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """A data directory outside pytest's basetemp: as root, pgserver runs PostgreSQL as the user
+    ``pgserver``, and every pytest start chmods /tmp/pytest-of-root back to 0700, which would cut
+    a running server (or initdb) off its files when another pytest run starts meanwhile."""
+    root = Path(tempfile.mkdtemp(prefix="phix-e2e-"))
+    try:
+        yield root / "data"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., PhixServer]]:
+def data_dir() -> Iterator[Path]:
+    with _scratch() as path:
+        yield path
+
+
+@pytest.fixture
+def serve(data_dir: Path) -> Iterator[Callable[..., PhixServer]]:
     """Factory: ``serve(data_dir=None, port=None, env=None)`` -> a started server."""
     started: list[PhixServer] = []
 
     def start(
-        data_dir: Path | None = None, port: int | None = None, env: dict[str, str] | None = None
+        data_dir: Path = data_dir, port: int | None = None, env: dict[str, str] | None = None
     ) -> PhixServer:
-        server = PhixServer(data_dir or tmp_path / "data", port, env)
+        server = PhixServer(data_dir, port, env)
         started.append(server)
         return server.start()
 
@@ -167,12 +187,13 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., PhixServer]]:
 
 
 @pytest.fixture(scope="session")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhixServer]:
-    server = PhixServer(tmp_path_factory.mktemp("phix-e2e") / "data")
-    try:
-        yield server.start()
-    finally:
-        server.cleanup()
+def shared_server() -> Iterator[PhixServer]:
+    with _scratch() as path:
+        server = PhixServer(path)
+        try:
+            yield server.start()
+        finally:
+            server.cleanup()
 
 
 @pytest.fixture

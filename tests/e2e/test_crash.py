@@ -91,9 +91,8 @@ async def _database_state(dsn: str) -> tuple[list[asyncpg.Record], int, int, int
 
 
 def test_sigkill_under_write_load_loses_no_acknowledged_write(
-    serve: Callable[..., Any], tmp_path: Path, alive: Callable[[int], bool]
+    serve: Callable[..., Any], data_dir: Path, alive: Callable[[int], bool]
 ) -> None:
-    data_dir = tmp_path / "data"
     server = serve(data_dir=data_dir)
     postmaster = server.postmaster_pid()
     acks: list[tuple[str, int, bytes]] = []

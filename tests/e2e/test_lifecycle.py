@@ -11,9 +11,8 @@ import httpx
 
 
 def test_sigterm_exits_cleanly_and_the_next_start_works(
-    serve: Callable[..., Any], tmp_path: Path, alive: Callable[[int], bool]
+    serve: Callable[..., Any], data_dir: Path, alive: Callable[[int], bool]
 ) -> None:
-    data_dir = tmp_path / "data"
     limit = 2048
     first = serve(data_dir=data_dir, env={"PHIX_FHIR__MAX_BODY_BYTES": str(limit)})
     postmaster = first.postmaster_pid()
