@@ -28,6 +28,8 @@ from phix.storage.repository import Version
 
 log = logging.getLogger(__name__)
 
+MODEL_CHECK_SECONDS = 30.0  # how often a running server looks for a newly estimated model
+
 _deferred: contextvars.ContextVar[bool] = contextvars.ContextVar("mpi_deferred_linking", default=False)
 
 
@@ -142,11 +144,19 @@ class LinkWorker:
                 await self._task
 
     async def _run(self) -> None:
-        linking = self.engine.model.linking
+        checked = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
+            linking = self.engine.model.linking
             taken = 0
             try:
                 async with self.pool.acquire() as conn:
+                    if loop.time() - checked > MODEL_CHECK_SECONDS:
+                        checked = loop.time()
+                        newest = await conn.fetchval("SELECT max(version) FROM mpi_model")
+                        if newest is not None and newest != self.engine.model.version:
+                            await self.engine.reload(conn)
+                            log.info("patient index: match model version %s loaded", newest)
                     taken = await drain(conn, self.engine, linking.worker_batch)
             except asyncio.CancelledError:
                 raise

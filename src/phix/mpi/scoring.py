@@ -177,6 +177,19 @@ def same_local_id(a: Features, b: Features) -> bool:
     return any((i.system, i.value) in mine for i in b.local_ids())
 
 
+def compare(a: Features, b: Features) -> dict[str, str]:
+    """The comparison vector of a pair: field -> agreement level."""
+    return {
+        "id": compare_id(a, b),
+        "name": compare_name(a.name, b.name),
+        "birth": compare_birth(a, b),
+        "sex": compare_sex(a, b),
+        "phone": compare_phone(a, b),
+        "card": compare_card(a, b),
+        "address": compare_address(a, b),
+    }
+
+
 # -- the score ------------------------------------------------------------------------------------
 
 
@@ -198,15 +211,7 @@ class Scorer:
         return max(-cap, min(cap, math.log2(self._name_u / share)))
 
     def score(self, a: Features, b: Features) -> Score:
-        levels = {
-            "id": compare_id(a, b),
-            "name": compare_name(a.name, b.name),
-            "birth": compare_birth(a, b),
-            "sex": compare_sex(a, b),
-            "phone": compare_phone(a, b),
-            "card": compare_card(a, b),
-            "address": compare_address(a, b),
-        }
+        levels = compare(a, b)
         weights = {f: self.table[f][lvl] for f, lvl in levels.items()}
         if levels["name"] in ("exact", "phonetic") and a.name is not None:
             weights["name"] += self._name_adjust(a.name.key)

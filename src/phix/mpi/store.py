@@ -32,8 +32,12 @@ class Stored:
     features: Features
 
 
-def _features(raw: Any) -> Features:
+def stored_features(raw: Any) -> Features:
+    """Features from their stored JSON (``mpi_record.features``)."""
     return Features.from_json(orjson.loads(raw) if isinstance(raw, str | bytes) else raw)
+
+
+_features = stored_features
 
 
 def _stored(row: asyncpg.Record) -> Stored:
