@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from phix import metrics
 from phix.errors import Category, FhirError, Issue, to_outcome
 from phix.fhir import capability
 from phix.fhir.conditional import Conditional
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_type="application/json",
         )
 
+    metrics.install(app)  # GET /metrics; domains add their collectors to app.state.metrics
     prefix = settings.fhir.base_path
     app.include_router(capability.router, prefix=prefix)
     app.include_router(history.router, prefix=prefix)  # before /{type}/{id}
