@@ -54,10 +54,10 @@ def city_wide() -> list[dict[str, Any]]:
         naming_system(
             "resident-id", "ResidentIdentityNumber", "Ministry of Public Security (GB 11643-1999)",
             systems.TYPE_RESIDENT_ID, "National unique individual identifier", systems.RESIDENT_ID,
-            "居民身份证号码: the 18-character resident identity number (GB 11643-1999: area code, birth date, "
-            "order code, check character). Legacy 15-digit numbers are accepted and upgraded.",
-            "Send the number as printed (upper- or lower-case X, blanks and full-width digits are normalised). "
-            "The patient index validates the check character and compares the embedded birth date and sex "
+            "居民身份证号码: the 18-character resident identity number (GB 11643-1999: area code, "
+            "birth date, order code, check character). Legacy 15-digit numbers are accepted and upgraded.",
+            "Send the number as printed (upper- or lower-case X, blanks and full-width digits are "
+            "normalised). The patient index validates the check character and compares the embedded birth date and sex "
             "with the record; malformed numbers are kept and flagged, never used to link.",
             "2.16.156.10011.1.1",
         ),
@@ -79,12 +79,14 @@ def city_wide() -> list[dict[str, Any]]:
 
 def institution(code: str, name: str) -> list[dict[str, Any]]:
     mrn = naming_system(
-        f"{code}-mrn", f"MRN_{code}", name, systems.TYPE_MRN, "Medical record number", systems.mrn_system(code),
+        f"{code}-mrn", f"MRN_{code}", name, systems.TYPE_MRN, "Medical record number",
+        systems.mrn_system(code),
         f"病历号: medical record numbers issued by {name} ({code}).",
         "The institution's own patient number; unique within the institution.",
     )  # fmt: skip
     card = naming_system(
-        f"{code}-visit-card", f"VisitCard_{code}", name, systems.TYPE_VISIT_CARD, "Patient internal identifier",
+        f"{code}-visit-card", f"VisitCard_{code}", name, systems.TYPE_VISIT_CARD,
+        "Patient internal identifier",
         systems.visit_card_system(code), f"就诊卡号: visit cards issued by {name} ({code}).",
         "Printed on the institution's visit card; Patient/$resolve-card looks it up for other institutions.",
     )  # fmt: skip
