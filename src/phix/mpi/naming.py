@@ -57,8 +57,8 @@ def city_wide() -> list[dict[str, Any]]:
             "居民身份证号码: the 18-character resident identity number (GB 11643-1999: area code, "
             "birth date, order code, check character). Legacy 15-digit numbers are accepted and upgraded.",
             "Send the number as printed (upper- or lower-case X, blanks and full-width digits are "
-            "normalised). The patient index validates the check character and compares the embedded birth date and sex "
-            "with the record; malformed numbers are kept and flagged, never used to link.",
+            "normalised). The patient index validates the check character and compares the embedded "
+            "birth date and sex with the record; malformed numbers are kept and flagged, never used to link.",
             "2.16.156.10011.1.1",
         ),
         naming_system(
