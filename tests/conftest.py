@@ -130,8 +130,16 @@ async def db_url(db_factory: DatabaseFactory) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return load_settings(database_url=db_url, data_dir=tmp_path, environment="test")
+def disabled_domains() -> list[str]:
+    """Domains left out of the ``app`` fixture; a test folder's conftest may override this."""
+    return []
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, disabled_domains: list[str]) -> Settings:
+    return load_settings(
+        database_url=db_url, data_dir=tmp_path, environment="test", disabled_domains=disabled_domains
+    )
 
 
 @pytest.fixture

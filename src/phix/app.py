@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -108,9 +108,13 @@ DOMAINS = (
 )
 
 
-def installed_domains() -> list[Any]:
+def installed_domains(disabled: Iterable[str] = ()) -> list[Any]:
+    """The integration modules of the domains that are built and not disabled by settings."""
+    skip = set(disabled)
     found = []
     for name in DOMAINS:
+        if name.split(".")[1] in skip:
+            continue
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
@@ -122,7 +126,7 @@ def installed_domains() -> list[Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    domains = installed_domains()
+    domains = installed_domains(settings.disabled_domains)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

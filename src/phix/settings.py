@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     secret_key: str = "change-me"
+    # Domains (search, mpi, dicom, consult) to leave out of the app, e.g. PHIX_DISABLED_DOMAINS='["mpi"]'.
+    disabled_domains: list[str] = Field(default_factory=list)
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
