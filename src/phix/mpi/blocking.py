@@ -12,6 +12,8 @@ prefix     value                                           catches
 ``cc:``    citizen card                                     same card
 ``vc:``    virtual card token                               same card
 ``li:``    institution MRN / visit card (system|value)      duplicate registrations
+``oi:``    other identifier systems (system|value)          insurance, passports ...
+``ad:``    an address without Chinese structure             foreign-style addresses
 ``np:``    name reading + birth year                        pinyin, traditional, homophones
 ``bd:``    birth date + sex                                 name typos, newborns
 =========  ==============================================  ===================================
@@ -41,10 +43,15 @@ def keys(f: Features) -> list[str]:
     out += [f"cc:{c}" for c in f.cards]
     out += [f"vc:{c}" for c in f.vcards]
     out += [f"li:{i.system}|{i.value}" for i in f.local_ids()]
+    out += [f"oi:{system}|{value}" for system, value in f.others]
+    if f.address is not None and not f.address[1] and f.address[3]:
+        out.append(f"ad:{f.address[3]}")  # an address without Chinese structure: the whole text
     dates = sorted({d for d in (f.birth, f.id_birth) if d})
     if f.name is not None and not f.name.temp:
         for reading in f.name.readings[:MAX_NAME_READINGS]:
             out += [f"np:{reading}|{year}" for year in sorted({d[:4] for d in dates})] or [f"np:{reading}|"]
+        if f.name.han is None and dates:
+            out.append(f"np:{f.name.key}|")  # Latin-script names are rare enough to block on alone
     sexes = sorted({s for s in (f.sex, f.id_sex) if s}) or ["female", "male"]
     out += [f"bd:{d}|{s}" for d in dates for s in sexes]
     return list(dict.fromkeys(out))

@@ -24,6 +24,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "sex": ("agree", "disagree"),
     "phone": ("agree", "close", "disagree"),
     "card": ("agree", "disagree"),
+    "other_id": ("exact", "typo", "disagree"),
     "address": ("exact", "locality", "town", "disagree"),
 }
 

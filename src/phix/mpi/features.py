@@ -79,6 +79,7 @@ class Features:
     address: tuple[str, str, str, str] | None = None
     cards: tuple[str, ...] = ()  # citizen card numbers
     vcards: tuple[str, ...] = ()  # virtual card tokens
+    others: tuple[tuple[str, str], ...] = ()  # (system, value) of identifiers of other systems
     identifiers: list[Identifier] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     name_fhir: dict[str, Any] | None = None
@@ -112,7 +113,7 @@ class Features:
             "n": None if n is None else [n.family, n.given, n.han, list(n.readings), n.temp],
             "b": self.birth, "s": self.sex, "ph": list(self.phones),
             "a": None if self.address is None else list(self.address),
-            "cc": list(self.cards), "vc": list(self.vcards),
+            "cc": list(self.cards), "vc": list(self.vcards), "oi": [list(o) for o in self.others],
             "ids": [[i.system, i.value, i.kind, i.raw, i.valid] for i in self.identifiers],
             "f": self.flags, "nf": self.name_fhir, "af": self.address_fhir, "tf": self.telecom_fhir,
             "u": self.updated,
@@ -127,6 +128,7 @@ class Features:
             birth=data.get("b"), sex=data.get("s"), phones=tuple(data.get("ph") or ()),
             address=None if data.get("a") is None else tuple(data["a"]),
             cards=tuple(data.get("cc") or ()), vcards=tuple(data.get("vc") or ()),
+            others=tuple((s, v) for s, v in data.get("oi") or ()),
             identifiers=[Identifier(s, v, k, r, bool(ok)) for s, v, k, r, ok in data.get("ids") or ()],
             flags=list(data.get("f") or ()), name_fhir=data.get("nf"), address_fhir=data.get("af"),
             telecom_fhir=list(data.get("tf") or ()), updated=data.get("u"),
@@ -185,7 +187,9 @@ def _identifiers(feats: Features, resource: dict[str, Any]) -> None:
             feats.flags.append(f"identifier[{pos}]: empty value")
             continue
         feats.identifiers.append(Identifier(system, value, kind, raw, True))
-        if kind == CITIZEN_CARD:
+        if kind == OTHER:
+            feats.others += ((system, value),)
+        elif kind == CITIZEN_CARD:
             feats.cards += (value,)
         elif kind == VIRTUAL_CARD:
             feats.vcards += (value,)

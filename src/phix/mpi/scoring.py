@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
 from phix.mpi.config import MatchModel
@@ -151,6 +152,22 @@ def compare_card(a: Features, b: Features) -> str:
     return "missing"
 
 
+def compare_other_id(a: Features, b: Features) -> str:
+    """Identifiers of systems the index has no special rules for (insurance, passports ...)."""
+    if not a.others or not b.others:
+        return "missing"
+    if set(a.others) & set(b.others):
+        return "exact"
+    shared = False
+    for sa, va in a.others:
+        for sb, vb in b.others:
+            if sa == sb:
+                shared = True
+                if id_distance(va, vb) <= 1 or (abs(len(va) - len(vb)) == 1 and _one_char_apart(va, vb)):
+                    return "typo"
+    return "disagree" if shared else "missing"
+
+
 def compare_address(a: Features, b: Features) -> str:
     if a.address is None or b.address is None:
         return "missing"
@@ -160,8 +177,12 @@ def compare_address(a: Features, b: Features) -> str:
         if loc_a and loc_a == loc_b:
             return "exact" if rest_a and rest_a == rest_b else "locality"
         return "town"
-    if not town_a and not town_b and rest_a and rest_a == rest_b:
-        return "exact"
+    if not town_a and not town_b and rest_a and rest_b:
+        # No Chinese administrative structure: compare the whole address text.
+        if rest_a == rest_b:
+            return "exact"
+        similarity = fuzz.token_sort_ratio(rest_a, rest_b)
+        return "locality" if similarity >= 90 else "town" if similarity >= 75 else "disagree"
     return "disagree"
 
 
@@ -186,6 +207,7 @@ def compare(a: Features, b: Features) -> dict[str, str]:
         "sex": compare_sex(a, b),
         "phone": compare_phone(a, b),
         "card": compare_card(a, b),
+        "other_id": compare_other_id(a, b),
         "address": compare_address(a, b),
     }
 
