@@ -236,3 +236,9 @@ def counts() -> Callable[[asyncpg.Connection], Any]:
 @pytest.fixture
 def minimal() -> Callable[[str], dict[str, Any]]:
     return minimal_resource
+
+
+@pytest.fixture
+def disabled_domains() -> list[str]:
+    """Store semantics without the patient index's golden Patient records (tested in tests/mpi)."""
+    return ["mpi"]

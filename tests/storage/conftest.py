@@ -20,3 +20,9 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         listeners = application.state.listeners
         listeners[:] = [li for li in listeners if type(li).__name__ != "MpiListener"]
         yield application
+
+
+@pytest.fixture
+def disabled_domains() -> list[str]:
+    """Store semantics without the patient index's golden Patient records (tested in tests/mpi)."""
+    return ["mpi"]
