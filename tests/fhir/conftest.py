@@ -24,8 +24,9 @@ from pydantic import BaseModel
 
 from phix.app import create_app
 from phix.observability import JsonFormatter
-from phix.settings import Settings, load_settings
+from phix.settings import load_settings
 
+STORE_ONLY = ["mpi"]  # domains left out of these tests' apps (see disabled_domains)
 OUTCOME_ISSUE_KEYS = {"severity", "code", "diagnostics", "expression"}
 
 
@@ -170,22 +171,6 @@ def json_log() -> Iterator[list[dict[str, Any]]]:
     logger.setLevel(saved)
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app without the patient index's listener: it writes golden-record Patients beside every
-    Patient written, and these tests count versions and history entries of the store itself.
-    (The e2e tests run the whole platform.)"""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        _without_mpi(application)
-        yield application
-
-
-def _without_mpi(application: FastAPI) -> None:
-    listeners = application.state.listeners
-    listeners[:] = [li for li in listeners if type(li).__name__ != "MpiListener"]
-
-
 # -- one database and app per test module, for the many small parametrized cases ------------------
 # Tests on these fixtures create what they need under fresh ids and check row-count deltas, so
 # they do not depend on each other; starting an app per case would cost ~0.2 s each.
@@ -201,11 +186,13 @@ async def shared_db(db_factory: Any) -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 async def shared_app(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
     settings = load_settings(
-        database_url=shared_db, data_dir=tmp_path_factory.mktemp("data"), environment="test"
+        database_url=shared_db,
+        data_dir=tmp_path_factory.mktemp("data"),
+        environment="test",
+        disabled_domains=STORE_ONLY,
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        _without_mpi(application)
         yield application
 
 
@@ -240,5 +227,7 @@ def minimal() -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture
 def disabled_domains() -> list[str]:
-    """Store semantics without the patient index's golden Patient records (tested in tests/mpi)."""
-    return ["mpi"]
+    """Store semantics without the patient index's golden Patient records (tested in tests/mpi):
+    these tests count versions, rows and history entries of the store itself. (The e2e tests run
+    the whole platform.)"""
+    return list(STORE_ONLY)
