@@ -21,6 +21,32 @@ from phix.search.registry import Registry, SearchParam
 from phix.search.sql import Sql, all_of, any_of
 
 MAX_CHAIN_DEPTH = 4
+# How well a criterion drives a query from its index (lower first): equality lookups return rids
+# in order from the (ph, value..., rid) indexes; prefixes and ranges need a sort; substrings scan.
+_RANKS: dict[Any, int] = {
+    "token": 0,
+    "reference": 0,
+    "uri": 0,
+    ("token", "text"): 1,
+    ("uri", "below"): 1,
+    "string": 1,
+    "quantity": 1,
+    "number": 1,
+    "date": 2,
+    ("string", "contains"): 3,
+}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One top-level criterion: its predicate on ``r`` and what the page query may do with it."""
+
+    sql: str
+    # ``SELECT a.rid FROM <index table> a WHERE ...``: the rids the criterion matches, when it is a
+    # plain positive index criterion (so it can drive the query instead of the resources table)
+    driver: str | None
+    rid_only: bool  # the predicate reads nothing of ``r`` but ``r.rid``
+    rank: int = 0  # driver preference: 0 equality lookups, 1 prefix/range, 2 dates, 3 scans
 
 
 @dataclass
@@ -30,19 +56,26 @@ class Compiler:
     base_url: str | None = None
     lenient: bool = False
     ignored: list[str] = field(default_factory=list)
+    _driver: str | None = None
+    _last_driver: str | None = None
+    _driver_rank: int = 0
+    _reads_resource: bool = False
 
     # --------------------------------------------------------------------------- entry points
 
-    def criteria(self, types: tuple[str, ...], r: str, criteria: list[Criterion]) -> list[str]:
+    def criteria(self, types: tuple[str, ...], r: str, criteria: list[Criterion]) -> list[Compiled]:
         """One predicate per criterion (to AND); unknown parameters are skipped when lenient."""
         out = []
         for item in criteria:
+            self._driver, self._reads_resource = None, False
             try:
-                out.append(self.criterion(types, r, item.name, item.values, 0))
+                predicate = self.criterion(types, r, item.name, item.values, 0)
             except UnknownParameter:
                 if not self.lenient:
                     raise
                 self.ignored.append(item.raw_name)
+                continue
+            out.append(Compiled(predicate, self._driver, not self._reads_resource, self._driver_rank))
         return out
 
     def criterion(
@@ -60,7 +93,12 @@ class Compiler:
             return self._column(params[0], r, link, values)
         if link.modifier == "missing":
             return self._missing(params, r, link, values)
-        return self._indexed(params, r, link, values)
+        self._last_driver = None
+        predicate = self._indexed(params, r, link, values)
+        if depth == 0:
+            self._driver = self._last_driver
+            self._driver_rank = _RANKS.get((params[0].type, link.modifier), _RANKS.get(params[0].type, 1))
+        return predicate
 
     def local(self, a: str) -> str:
         """The reference row points at this server (relative, or our own absolute base)."""
@@ -91,6 +129,7 @@ class Compiler:
     # --------------------------------------------------------------------------- plain parameters
 
     def _column(self, param: SearchParam, r: str, link: Link, values: tuple[str, ...]) -> str:
+        self._reads_resource = True
         sql = self.sql
         if link.modifier == "missing":
             return "false" if _missing_flag(link, values) else "true"
@@ -151,7 +190,10 @@ class Compiler:
             preds = [self._match(first, a, v, modifier) for v in values]
         ph = self.ph(sql, a, hashes)
         body = f"SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {ph} AND {any_of(preds)}"
-        return f"NOT EXISTS ({body})" if modifier == "not" else f"EXISTS ({body})"
+        if modifier == "not":
+            return f"NOT EXISTS ({body})"
+        self._last_driver = f"SELECT {a}.rid FROM {table} {a} WHERE {ph} AND {any_of(preds)}"
+        return f"EXISTS ({body})"
 
     def _match(self, param: SearchParam, a: str, raw: str, modifier: str | None) -> str:
         ptype = param.type
@@ -209,6 +251,7 @@ class Compiler:
         )
 
     def _has(self, types: tuple[str, ...], r: str, has: Has, values: tuple[str, ...], depth: int) -> str:
+        self._reads_resource = True
         if not self.registry.model.is_resource_type(has.type):
             raise bad_param(f"_has:{has.type}", f"unknown resource type {has.type!r}")
         param = self.registry.param(has.type, has.param)
@@ -230,7 +273,9 @@ class Compiler:
     # --------------------------------------------------------------------------- compartments
 
     def compartment(self, types: tuple[str, ...], r: str, compartment: tuple[str, str]) -> str:
-        """Membership of ``r`` in ``compartment`` = (type, id), per the CompartmentDefinition."""
+        """Membership of ``r`` in ``compartment`` = (type, id), per the CompartmentDefinition.
+
+        It reads ``r.res_type``/``r.res_id``: a compartment search is never driven by an index."""
         comp_type, comp_id = compartment
         sql = self.sql
         hashes = []

@@ -41,6 +41,7 @@ class OrderKey:
     expr: str
     sql_type: str
     descending: bool = False
+    rid_only: bool = True  # reads nothing of the resources row but rid
 
 
 def order_keys(compiler: Compiler, types: tuple[str, ...], r: str, sort: list[SortKey]) -> list[OrderKey]:
@@ -49,10 +50,10 @@ def order_keys(compiler: Compiler, types: tuple[str, ...], r: str, sort: list[So
         params = compiler.params(types, item.code)
         first = params[0]
         if first.column == "res_id":
-            keys.append(OrderKey(f"{r}.res_id", "text", item.descending))
+            keys.append(OrderKey(f"{r}.res_id", "text", item.descending, rid_only=False))
             continue
         if first.column == "last_updated":
-            keys.append(OrderKey(f"{r}.last_updated", "timestamptz", item.descending))
+            keys.append(OrderKey(f"{r}.last_updated", "timestamptz", item.descending, rid_only=False))
             continue
         if first.type not in _SQL_TYPES:
             raise bad_value("_sort", item.code, f"cannot sort on a {first.type} parameter")
@@ -66,12 +67,12 @@ def order_keys(compiler: Compiler, types: tuple[str, ...], r: str, sort: list[So
     return keys
 
 
-def order_by(keys: list[OrderKey], backward: bool) -> str:
+def order_by(keys: list[OrderKey], backward: bool, qualifier: str = "") -> str:
     parts = []
     for i, key in enumerate(keys):
         descending = key.descending != backward
         nulls = "FIRST" if backward else "LAST"
-        parts.append(f"k{i} {'DESC' if descending else 'ASC'} NULLS {nulls}")
+        parts.append(f"{qualifier}k{i} {'DESC' if descending else 'ASC'} NULLS {nulls}")
     return ", ".join(parts)
 
 

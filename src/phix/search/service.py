@@ -19,7 +19,7 @@ from phix.errors import Category, FhirError
 from phix.search import elements as subsetting
 from phix.search import include, paging
 from phix.search.bundle_page import Transform, entry, links, searchset
-from phix.search.compiler import Compiler
+from phix.search.compiler import Compiled, Compiler
 from phix.search.include import Row
 from phix.search.parse import Query, parse_query
 from phix.search.registry import Registry
@@ -54,8 +54,39 @@ async def custom_plans(conn: asyncpg.Connection) -> AsyncIterator[None]:
 @dataclass
 class _Where:
     compiler: Compiler
-    clause: str
+    clause: str  # the whole predicate on ``resources r``
     types: tuple[str, ...]
+    criteria: list[Compiled]
+    compartment: bool
+    type_param: str  # the bound placeholder of the searched type(s)
+
+    def type_filter(self, alias: str) -> str:
+        if len(self.types) == 1:
+            return f"{alias}.res_type = {self.type_param}"
+        return f"{alias}.res_type = ANY({self.type_param})"
+
+    def driven(self, keys: list[paging.OrderKey]) -> tuple[str, list[str]] | None:
+        """(driver, other predicates) when the page can be read from an index table first.
+
+        Index rows exist only for current resources and their hash implies the resource type, so
+        a positive index criterion yields exactly the matching rids; reading ``resources`` to
+        re-check type and deletion would cost a probe per candidate.
+        """
+        if (
+            self.compartment
+            or not all(c.rid_only for c in self.criteria)
+            or not all(k.rid_only for k in keys)
+        ):
+            return None
+        # Only equality lookups: their index returns rids in order, so the first page stops early.
+        # A prefix or range may match most of a type; the planner then does better walking
+        # resources in rid order and probing (the generic form).
+        drivers = [c for c in self.criteria if c.driver is not None and c.rank == 0]
+        if not drivers:
+            return None
+        best = min(drivers, key=lambda c: c.rank)
+        assert best.driver is not None
+        return best.driver, [c.sql for c in self.criteria if c is not best]
 
 
 def _types(
@@ -89,19 +120,20 @@ def _where(
     lenient: bool,
 ) -> _Where:
     compiler = Compiler(sql, registry, base_url, lenient)
-    if len(types) == 1:
-        clauses = [f"r.res_type = {sql.bind(types[0], 'text')}"]
-    else:
-        clauses = [f"r.res_type = ANY({sql.bind(list(types), 'text[]')})"]
-    clauses.append("NOT r.deleted")
+    type_param = sql.bind(types[0], "text") if len(types) == 1 else sql.bind(list(types), "text[]")
+    clauses = [
+        f"r.res_type = {type_param}" if len(types) == 1 else f"r.res_type = ANY({type_param})",
+        "NOT r.deleted",
+    ]
     if compartment is not None:
         if compartment[0] not in registry.compartments():
             raise FhirError(
                 Category.NOT_FOUND, f"No {compartment[0]} compartment is defined", code="not-supported"
             )
         clauses.append(compiler.compartment(types, "r", compartment))
-    clauses.extend(compiler.criteria(types, "r", query.criteria))
-    return _Where(compiler, all_of(clauses), types)
+    criteria = compiler.criteria(types, "r", query.criteria)
+    clauses.extend(c.sql for c in criteria)
+    return _Where(compiler, all_of(clauses), types, criteria, compartment is not None, type_param)
 
 
 async def find(
@@ -203,12 +235,23 @@ async def _page(
     positions: list[list[Any]] = []
     more = False
     if count > 0 and query.summary != "count":
+        # The page is chosen on (rid, sort keys) only, which the covering index resources_type_rid
+        # serves without touching the heap; the bodies are fetched for the page's rows alone.
         select = ", ".join(f"{k.expr} AS k{i}" for i, k in enumerate(keys))
-        inner = f"SELECT r.rid, r.res_type, r.res_id, r.body, {select} FROM resources r WHERE {where.clause}"
-        outer_where = f" WHERE {paging.keyset(sql, keys, values, backward)}" if values is not None else ""
+        driven = where.driven(keys)
+        if driven is None:
+            matches = f"SELECT r.rid, {select} FROM resources r WHERE {where.clause}"
+        else:
+            driver, others = driven
+            source = f"(SELECT DISTINCT d.rid FROM ({driver}) d) r"
+            matches = f"SELECT r.rid, {select} FROM {source} WHERE {all_of(others)}"
+        keyset = f" WHERE {paging.keyset(sql, keys, values, backward)}" if values is not None else ""
+        order = paging.order_by(keys, backward)
+        page = f"SELECT * FROM ({matches}) m{keyset} ORDER BY {order} LIMIT {sql.bind(count + 1, 'bigint')}"
         statement = (
-            f"SELECT * FROM ({inner}) q{outer_where} ORDER BY {paging.order_by(keys, backward)}"
-            f" LIMIT {sql.bind(count + 1, 'bigint')}"
+            f"SELECT b.rid, b.res_type, b.res_id, b.body, q.* FROM ({page}) q"
+            f" JOIN resources b ON b.rid = q.rid AND NOT b.deleted AND {where.type_filter('b')}"
+            f" ORDER BY {paging.order_by(keys, backward, 'q.')}"
         )
         records = await conn.fetch(statement, *sql.args)
         more = len(records) > count

@@ -104,6 +104,7 @@ CREATE STATISTICS search_quantity_stats (mcv, dependencies) ON ph, code, canon_c
 CREATE STATISTICS search_date_stats (dependencies) ON ph, low, high FROM search_date;
 CREATE STATISTICS search_uri_stats (mcv, dependencies) ON ph, uri FROM search_uri;
 
--- Type-level searches walk current resources of one type in rid order (the default result order):
--- without this, the primary key would be scanned and filtered by type.
-CREATE INDEX resources_type_rid ON resources (res_type, rid) WHERE NOT deleted;
+-- Type-level searches walk current resources of one type in rid order (the default result order)
+-- or probe them by rid; the included columns are all a search predicate reads from resources, so
+-- both are index-only (the page's bodies are fetched afterwards, for its rows alone).
+CREATE INDEX resources_type_rid ON resources (res_type, rid) INCLUDE (res_id, last_updated) WHERE NOT deleted;
