@@ -33,6 +33,15 @@ class Thresholds(BaseModel):
     certain: float = 26.0  # >= : linked automatically
     probable: float = 16.0  # >= : a review item (probable)
     possible: float = 12.0  # >= : a review item (possible)
+    # Thresholds hold at this many records and move by log2(records / reference_records) bits
+    # (the prior odds of a match fall as the index grows); 0 keeps them fixed.
+    reference_records: int = 50_000
+    min_records: int = 50_000  # never below the configured thresholds
+
+    def offset(self, records: int) -> float:
+        if not self.reference_records or records <= 0:
+            return 0.0  # size unknown: the thresholds as configured
+        return math.log2(max(records, self.min_records) / self.reference_records)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:

@@ -97,7 +97,7 @@ class Engine:
                 names.total + nf.pseudo_count
             )
 
-        return Scorer(self.model, share)
+        return Scorer(self.model, share, names.total)
 
     async def link(
         self, conn: asyncpg.Connection, items: Sequence[Item], actor: str = ENGINE_ACTOR

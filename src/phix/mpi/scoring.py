@@ -34,6 +34,7 @@ class Score:
     weights: dict[str, float]
     rule: str | None = None
     notes: list[str] = field(default_factory=list)
+    offset: float = 0.0  # how far the thresholds moved with the size of the index
 
     @property
     def agreed(self) -> list[str]:
@@ -47,7 +48,7 @@ class Score:
         """Match probability with prior odds 2**-probable (0.5 at the probable threshold)."""
         if self.grade == "certain" and self.rule:
             return 1.0
-        x = self.total - model.thresholds.probable
+        x = self.total - model.thresholds.probable - self.offset
         return 1.0 / (1.0 + math.pow(2.0, -max(min(x, 60.0), -60.0)))
 
 
@@ -93,18 +94,43 @@ def compare_name(a: Name | None, b: Name | None) -> str:
     elif a.han is None and b.han is None:
         if set(a.readings) & set(b.readings):
             return "exact"
+        return _latin_parts(a, b)
     elif set(a.readings) & set(b.readings):
         return "phonetic"
     best = max(JaroWinkler.similarity(x, y) for x in a.readings[:2] for y in b.readings[:2])
     return "fuzzy" if best >= 0.92 else "disagree"
 
 
+def _latin_parts(a: Name, b: Name) -> str:
+    """Names in Latin script compared part by part (either order): one part equal and the other
+    close -> phonetic; one part equal or the whole close -> fuzzy."""
+    best = "disagree"
+    for fam, giv in ((b.family, b.given), (b.given, b.family)):
+        if not (a.family and a.given and fam and giv):
+            continue
+        same_family, same_given = a.family == fam, a.given == giv
+        if same_family or same_given:
+            other = (
+                JaroWinkler.similarity(a.given, giv) if same_family else JaroWinkler.similarity(a.family, fam)
+            )
+            if other >= 0.85:
+                return "phonetic"
+            best = "fuzzy"
+    if best == "disagree" and JaroWinkler.similarity(a.readings[0], b.readings[0]) >= 0.92:
+        best = "fuzzy"
+    return best
+
+
 def _dates(f: Features) -> set[str]:
     return {d for d in (f.birth, f.id_birth) if d}
 
 
-def _close_dates(x: str, y: str) -> bool:
+def _close_dates(x: str, y: str, loose: bool = False) -> bool:
+    """Swapped month/day, a day off by one, a decade digit, a digit of month or day; ``loose``
+    (the names agree) also any one digit, e.g. of the year (siblings differ there otherwise)."""
     (ya, ma, da), (yb, mb, db) = (x.split("-"), y.split("-"))
+    if loose and sum(c != d for c, d in zip(x, y, strict=True)) == 1:
+        return True
     if ya == yb and ma == db and da == mb:
         return True  # month and day swapped
     if ya == yb and ma == mb and abs(int(da) - int(db)) == 1:
@@ -114,13 +140,13 @@ def _close_dates(x: str, y: str) -> bool:
     return ya == yb and sum(c != d for c, d in zip(x[5:], y[5:], strict=True)) == 1
 
 
-def compare_birth(a: Features, b: Features) -> str:
+def compare_birth(a: Features, b: Features, loose: bool = False) -> str:
     da, db = _dates(a), _dates(b)
     if not da or not db:
         return "missing"
     if da & db:
         return "exact"
-    return "close" if any(_close_dates(x, y) for x in da for y in db) else "disagree"
+    return "close" if any(_close_dates(x, y, loose) for x in da for y in db) else "disagree"
 
 
 def compare_sex(a: Features, b: Features) -> str:
@@ -163,7 +189,7 @@ def compare_other_id(a: Features, b: Features) -> str:
         for sb, vb in b.others:
             if sa == sb:
                 shared = True
-                if id_distance(va, vb) <= 1 or (abs(len(va) - len(vb)) == 1 and _one_char_apart(va, vb)):
+                if id_distance(va, vb) <= 2 or (abs(len(va) - len(vb)) == 1 and _one_char_apart(va, vb)):
                     return "typo"
     return "disagree" if shared else "missing"
 
@@ -200,10 +226,11 @@ def same_local_id(a: Features, b: Features) -> bool:
 
 def compare(a: Features, b: Features) -> dict[str, str]:
     """The comparison vector of a pair: field -> agreement level."""
+    name = compare_name(a.name, b.name)
     return {
         "id": compare_id(a, b),
-        "name": compare_name(a.name, b.name),
-        "birth": compare_birth(a, b),
+        "name": name,
+        "birth": compare_birth(a, b, loose=name in ("exact", "phonetic")),
         "sex": compare_sex(a, b),
         "phone": compare_phone(a, b),
         "card": compare_card(a, b),
@@ -218,10 +245,12 @@ def compare(a: Features, b: Features) -> dict[str, str]:
 class Scorer:
     """Scores pairs with one model; ``frequency(name_key)`` gives the share of records with a name."""
 
-    def __init__(self, model: MatchModel, frequency: Frequency | None = None) -> None:
+    def __init__(self, model: MatchModel, frequency: Frequency | None = None, size: int = 0) -> None:
         self.model = model
         self.table = model.weights()
         self.frequency = frequency
+        # The prior odds that two records match fall as the index grows: so do the thresholds rise.
+        self.offset = model.thresholds.offset(size)
         name = model.fields["name"]["exact"]
         self._name_u = name.u
 
@@ -242,12 +271,12 @@ class Scorer:
             low = "phone" if weights["phone"] <= weights["address"] else "address"
             weights[low] = min(weights[low], self.model.household_bonus)
         total = sum(weights.values())
-        t = self.model.thresholds
+        t, o = self.model.thresholds, self.offset
         grade: Grade = (
-            "certain" if total >= t.certain else "probable" if total >= t.probable
-            else "possible" if total >= t.possible else "none"
+            "certain" if total >= t.certain + o else "probable" if total >= t.probable + o
+            else "possible" if total >= t.possible + o else "none"
         )  # fmt: skip
-        result = Score(total, grade, levels, weights)
+        result = Score(total, grade, levels, weights, offset=o)
         contradiction = levels["name"] == "disagree" or _recorded_contradict(a, b)
         if same_local_id(a, b):
             result.rule, result.grade = "same-institution-identifier", "certain"
@@ -264,6 +293,6 @@ class Scorer:
             result.notes.append("different cards: not linked automatically")
         if levels["id"] == "exact" and contradiction:
             result.notes.append("same resident ID but birth date, sex or name contradict")
-            if result.grade == "certain" and total < t.certain + self.model.contradiction_margin:
+            if result.grade == "certain" and total < t.certain + o + self.model.contradiction_margin:
                 result.grade = "probable"
         return result
