@@ -44,8 +44,12 @@ class EmbeddedPostgres:
         """Fast shutdown (``pg_ctl stop -m fast``): no stale postmaster.pid remains."""
         if self._server is None:
             return
-        self._server._stop()
-        self._server = None
+        server, self._server = self._server, None
+        try:
+            server._stop()
+        except Exception:  # the postmaster already gone (psutil.NoSuchProcess ...): never mask
+            log.warning("embedded postgresql did not stop cleanly", exc_info=True)  # the caller's error
+            return
         log.info("embedded postgresql stopped")
 
     def _clear_stale_pid(self) -> None:
