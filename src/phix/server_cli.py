@@ -42,6 +42,9 @@ def serve_command(args: argparse.Namespace) -> int:
     workers = args.workers or settings.server.workers
     configure_logging(settings.log_level)
 
+    # SIGTERM becomes SystemExit (uvicorn also re-raises it after its graceful shutdown), so the
+    # embedded PostgreSQL is stopped in the finally below instead of the process dying on the signal.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     dsn, embedded = resolve_database_url(settings)
     try:
         asyncio.run(_migrate(dsn, apply_migrations))
@@ -56,9 +59,6 @@ def serve_command(args: argparse.Namespace) -> int:
             f"Database:            {'embedded under ' + str(embedded.pgdata) if embedded else 'external'}",
             flush=True,
         )
-        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-        # embedded PostgreSQL below is stopped instead of the process dying on the signal.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if args.demo:
             from phix.demo import load_demo_in_background
 
