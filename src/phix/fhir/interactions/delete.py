@@ -22,6 +22,10 @@ async def delete(request: Request, res_type: str, res_id: str) -> Response:
         version = await repo.delete(res_type, res_id, if_match=if_match)
     headers = {"ETag": version.etag} if version is not None else {}
     if prefer(request, "return") == "operationoutcome":
-        message = f"Deleted {res_type}/{res_id}" if version else f"{res_type}/{res_id} did not exist"
+        message = (
+            f"Deleted {res_type}/{res_id}"
+            if version
+            else f"Nothing to delete: {res_type}/{res_id} is already deleted or never existed"
+        )
         return json_response(request, information_outcome(message), 200, headers)
     return Response(status_code=204, headers=headers)
