@@ -17,7 +17,7 @@ from phix.search.errors import UnknownParameter, bad_param, bad_value
 from phix.search.escape import unescape
 from phix.search.extract import TYPE_MODULES
 from phix.search.parse import Criterion, Has, Link, Name
-from phix.search.registry import Registry, SearchParam
+from phix.search.registry import COLUMN_PARAMS, Registry, SearchParam
 from phix.search.sql import Sql, all_of, any_of
 
 MAX_CHAIN_DEPTH = 4
@@ -262,12 +262,24 @@ class Compiler:
         if param.targets and not set(types) & set(param.targets):
             raise bad_param(f"_has:{has.type}:{has.param}", f"{has.param} cannot point to {', '.join(types)}")
         sql = self.sql
-        a, s = sql.alias("h"), sql.alias("s")
-        inner = self.criterion((has.type,), s, has.inner, values, depth + 1)
+        a = sql.alias("h")
+        inner_name = has.inner
+        reads_source = inner_name.has is not None or (
+            len(inner_name.chain) == 1 and inner_name.chain[0].code in COLUMN_PARAMS
+        )
+        head = (
+            f"SELECT 1 FROM search_reference {a} WHERE {a}.ph = {sql.bind(param.hash, 'bigint')}"
+            f" AND {a}.target_id = {r}.res_id AND {a}.target_type = {r}.res_type AND {self.local(a)}"
+        )
+        if not reads_source:
+            # index rows exist for current resources only: the source's rid is all we need
+            inner = self.criterion((has.type,), a, inner_name, values, depth + 1)
+            return f"EXISTS ({head} AND {inner})"
+        s = sql.alias("s")
+        inner = self.criterion((has.type,), s, inner_name, values, depth + 1)
         return (
-            f"EXISTS (SELECT 1 FROM search_reference {a} JOIN resources {s} ON {s}.rid = {a}.rid"
-            f" WHERE {a}.ph = {sql.bind(param.hash, 'bigint')} AND {a}.target_id = {r}.res_id"
-            f" AND {a}.target_type = {r}.res_type AND {self.local(a)} AND NOT {s}.deleted AND {inner})"
+            f"EXISTS ({head} AND EXISTS (SELECT 1 FROM resources {s}"
+            f" WHERE {s}.rid = {a}.rid AND NOT {s}.deleted AND {inner}))"
         )
 
     # --------------------------------------------------------------------------- compartments

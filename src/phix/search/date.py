@@ -183,7 +183,11 @@ def range_condition(sql: Sql, low: str, high: str, value: DateValue, *, point: b
         }[prefix]
         return f"{column} {op} {bound()}"
     if prefix in ("eq", "ne"):
-        eq = f"({low} >= {lo()} AND {high} <= {hi()})"
+        # low < sH follows from low < high <= sH; stating it bounds the index range scan on
+        # (ph, low) at both ends and gives the planner a realistic estimate (low and high are
+        # correlated, which it cannot know).
+        s_high = hi()
+        eq = f"({low} >= {lo()} AND {low} < {s_high} AND {high} <= {s_high})"
         return eq if prefix == "eq" else f"NOT {eq}"
     column, op, bound = {
         "gt": (high, ">", hi),

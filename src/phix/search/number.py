@@ -75,7 +75,7 @@ def parse(name: str, raw: str, modifier: str | None) -> NumberValue:
 def range_condition(sql: Sql, low: str, high: str, value: NumberValue) -> str:
     if value.prefix in ("eq", "ne"):
         s_low, s_high = sql.bind(value.low, "numeric"), sql.bind(value.high, "numeric")
-        eq = f"({low} >= {s_low} AND {high} < {s_high})"
+        eq = f"({low} >= {s_low} AND {low} < {s_high} AND {high} < {s_high})"  # see date.range_condition
         return eq if value.prefix == "eq" else f"NOT {eq}"
     if value.prefix == "ap":
         delta = abs(value.value) / 10
