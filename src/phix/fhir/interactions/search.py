@@ -7,7 +7,6 @@ handling=lenient`` skips unknown parameters (they are left out of the ``self`` l
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
@@ -29,7 +28,7 @@ class _TypeRoute(APIRoute):
     paths of routers mounted after this one.
     """
 
-    def matches(self, scope: Scope) -> tuple[Match, dict[str, Any]]:
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child = super().matches(scope)
         if match != Match.NONE:
             params = child.get("path_params", {})
