@@ -51,6 +51,17 @@ from phix.synth.visits import Registry, patient
 from phix.synth.writer import REFERENCE_DATE
 
 FEBRL_SYSTEM = "urn:febrl:soc_sec_id"
+_RECORD_COLUMNS = [
+    "patient_id",
+    "rid",
+    "golden_id",
+    "grade",
+    "manual",
+    "name_key",
+    "features",
+    "updated_at",
+    "flags",
+]
 
 # -- metrics ----------------------------------------------------------------------------------------
 
@@ -305,8 +316,6 @@ async def latency_run(admin_dsn: str, residents: int, queries: int, seed: int = 
     try:
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute("DROP INDEX mpi_block_key, mpi_block_rid, mpi_record_golden, mpi_record_name")
-        gen = PopulationGenerator(seed, REFERENCE_DATE)
-        reg = Registry(seed, REFERENCE_DATE, ErrorModel())
         rng = random.Random(seed)
         started = time.perf_counter()
         probes: list[tuple[str, dict[str, Any]]] = []
@@ -319,9 +328,7 @@ async def latency_run(admin_dsn: str, residents: int, queries: int, seed: int = 
         async def flush() -> None:
             await conn.copy_records_to_table(
                 "mpi_record", records=records,
-                columns=[
-                    "patient_id", "rid", "golden_id", "grade", "manual", "name_key", "features", "updated_at", "flags",
-                ],
+                columns=_RECORD_COLUMNS,
             )  # fmt: skip
             await conn.copy_records_to_table("mpi_block", records=blocks, columns=["key", "rid"])
             await conn.copy_records_to_table(
@@ -334,11 +341,11 @@ async def latency_run(admin_dsn: str, residents: int, queries: int, seed: int = 
         import datetime as dt
 
         moment = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC)
-        for household in gen.residents(residents):
+        for household, reg in _households(residents, seed):
             recs = reg.records(household)
             seen: set[str] = set()
             for rec in recs:
-                key = rec.resident.key
+                key = f"{reg.seed}-{rec.resident.key}"
                 if key in seen:
                     if len(probes) < queries * 4 and rng.random() < 0.05:
                         probes.append((key, patient(rec, with_id=False)))
@@ -391,6 +398,19 @@ async def latency_run(admin_dsn: str, residents: int, queries: int, seed: int = 
         await conn.close()
 
 
+def _households(residents: int, seed: int, per_population: int = 100_000) -> Iterable[tuple[Any, Registry]]:
+    """Households of several generator populations (one population's ID space fills up near 1M)."""
+    left, n = residents, 0
+    while left > 0:
+        size = min(per_population, left)
+        gen = PopulationGenerator(seed * 1000 + n, REFERENCE_DATE)
+        reg = Registry(seed * 1000 + n, REFERENCE_DATE, ErrorModel())
+        for household in gen.residents(size):
+            yield household, reg
+        left -= size
+        n += 1
+
+
 # -- driver -----------------------------------------------------------------------------------------
 
 
@@ -409,7 +429,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         dsn = server.start()
     results: dict[str, Any] = {}
     try:
-        datasets: list[tuple[str, list[Any]]] = [("synthetic", synthetic(args.residents))]
+        datasets: list[tuple[str, list[Any]]] = (
+            [("synthetic", synthetic(args.residents))] if args.residents else []
+        )
         if args.febrl:
             datasets += [("febrl3", febrl(args.febrl, "febrl3")), ("febrl4", febrl(args.febrl, "febrl4"))]
         for name, data in datasets:
