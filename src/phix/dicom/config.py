@@ -45,11 +45,17 @@ class DicomSettings(BaseSettings):
     poll_seconds: float = Field(2.0, gt=0)  # fallback when no NOTIFY arrives
     delivery_timeout: float = Field(30.0, gt=0)  # per request / per DIMSE message to a site
 
+    # Receive journal (phix.dicom.journal): one append + fdatasync per instance. Off: one file
+    # per instance with fsync + rename + directory fsync (slower on a busy disk).
+    journal: bool = True
+    journal_segment_bytes: int = Field(64 << 20, ge=1 << 20)
+
     # Receive path tuning (docs/dicom-conformance.md, "Performance"; bench/dicom.py measures it).
     index_processes: int = Field(1, ge=0, le=8)  # header parsing off the receiver's GIL; 0 = in-thread
     dul_loop_delay: float = Field(0.0001, ge=0, le=0.01)  # pynetdicom's DUL poll (default 0.001)
     assoc_loop_delay: float = Field(0.0001, ge=0, le=0.01)  # pynetdicom's association poll (0.001)
     tcp_nodelay: bool = True
+    fast_store_response: bool = True  # C-STORE-RSP encoded without pydicom (phix.dicom.fastpath)
     max_associations: int = Field(32, ge=1)
     network_timeout: float = Field(60.0, gt=0)
 

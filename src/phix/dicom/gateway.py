@@ -25,6 +25,7 @@ from phix.dicom import queue as route_queue
 from phix.dicom.config import DicomSettings
 from phix.dicom.deidentify import Deidentifier
 from phix.dicom.indexer import Indexer
+from phix.dicom.journal import Journal
 from phix.dicom.scp import GatewayAE, QueryFailed
 from phix.dicom.service import DicomService
 from phix.dicom.worker import RouteWorker
@@ -73,6 +74,7 @@ class Gateway:
         self.workers: list[RouteWorker] = []
         self.wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self.journal: Journal | None = None
         self.port = 0
 
     async def start(self) -> int:
@@ -84,12 +86,17 @@ class Gateway:
             )
             await loop.run_in_executor(self.executor, _warm)
             self.service.executor = self.executor
-        ae = GatewayAE(
-            s, self.service.config, self.service.store, sink=self, find=make_find(loop, self.service)
-        )
+        journal = None
+        leftover: list[int] = []
+        if s.journal:
+            journal = Journal(self.service.store.root / "journal", s.journal_segment_bytes)
+            leftover = journal.open()
+        self.journal = journal
+        find = make_find(loop, self.service)
+        ae = GatewayAE(s, self.service.config, self.service.store, sink=self, find=find, journal=journal)
         self.ae = ae
-        self.indexer = Indexer(self.service, ae.active, loop)
-        await self.indexer.recover()
+        self.indexer = Indexer(self.service, ae.active, loop, journal)
+        await self.indexer.recover(leftover)
         async with self.service.db.pool.acquire() as conn:
             reclaimed = await route_queue.reap(conn)
         if reclaimed:
@@ -162,6 +169,9 @@ class Gateway:
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
+        if self.journal is not None:
+            self.journal.close()  # unapplied records (if any) are replayed at the next start
+            self.journal = None
 
 
 async def run_gateway(settings: Settings, dicom_settings: DicomSettings, stop: asyncio.Event) -> None:

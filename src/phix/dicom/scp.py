@@ -9,10 +9,12 @@ Handlers (each runs in the association's thread):
 ``C-ECHO`` (PS3.4 A.4, Verification)
     0x0000 Success.
 ``C-STORE`` (PS3.4 B.2.3, all storage SOP classes)
-    The encoded data set is walked without decoding (:func:`phix.dicom.encoding.scan`), written
-    with its file meta to ``tmp/``, fsynced, renamed into ``incoming/`` (content-addressed by SOP
-    Instance UID) and the directory fsynced -- only then is success answered. Indexing happens
-    later, off this thread. Statuses: 0x0000 Success (also for an instance already stored: a
+    The encoded data set is walked without decoding (:func:`phix.dicom.encoding.scan`) and,
+    with its file meta, appended to the receive journal and ``fdatasync``'ed
+    (:mod:`phix.dicom.journal`; without a journal: written to ``tmp/``, fsynced, renamed into
+    ``incoming/`` and the directory fsynced) -- only then is success answered. The
+    content-addressed file (keyed by SOP Instance UID) and the index are written later, off this
+    thread. Statuses: 0x0000 Success (also for an instance already stored: a
     duplicate is idempotent); 0x0124 Refused, not authorized (monitoring AE titles);
     0xA700 Refused, out of resources (the write failed); 0xA900 Error, data set does not match
     SOP class; 0xC000 Error, cannot understand (corrupt or truncated data set, or its SOP Instance
@@ -34,18 +36,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any, Protocol, cast
 
-import pynetdicom.association
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
 from pynetdicom.dimse_primitives import C_FIND, C_STORE
 from pynetdicom.events import Event
 
+from phix.dicom import fastpath
 from phix.dicom.config import DicomSettings
 from phix.dicom.encoding import CorruptDataset, file_meta, scan
 from phix.dicom.index import Provenance
+from phix.dicom.journal import Journal, Location
 from phix.dicom.routing import RoutingConfig
 from phix.dicom.store import InstanceStore, key_of
 
@@ -81,13 +83,14 @@ CANCEL = 0xFE00
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """An instance written to incoming/ (or found already stored: ``duplicate``)."""
+    """An instance made durable (or found already stored: ``duplicate``)."""
 
     key: str
     study_instance_uid: str
     provenance: Provenance
     association: int
     duplicate: bool = False
+    location: Location | None = None  # in the receive journal (None: written to incoming/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,20 +122,6 @@ def _status(code: int, comment: str) -> Dataset:
     return ds
 
 
-class _TunedTime:
-    """Stand-in for ``pynetdicom.association.time``: its reactor polls with ``sleep(0.001)``."""
-
-    def __init__(self, real: ModuleType, delay: float) -> None:
-        self._real = real
-        self._delay = delay
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def sleep(self, seconds: float) -> None:
-        self._real.sleep(self._delay if seconds == 0.001 else seconds)
-
-
 class ActiveStudies:
     """Which studies each open association has sent (a study is complete when none is sending)."""
 
@@ -161,15 +150,16 @@ class GatewayAE:
         store: InstanceStore,
         sink: Sink,
         find: FindFn | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.store = store
         self.sink = sink
         self.find = find
+        self.journal = journal
         self.active = ActiveStudies()
         self._server: Any = None
-        self._patched: ModuleType | None = None
         self._ids = iter(range(1, 1 << 62))
         self._assoc_ids: dict[int, int] = {}
         self.monitors = set(settings.monitor_ae_titles)
@@ -195,7 +185,7 @@ class GatewayAE:
         """Listen (in pynetdicom's threads); returns the bound port."""
         if not self.config.ae_titles:
             log.warning("no institution AE titles configured: every C-STORE will be rejected")
-        self._tune_reactor()
+        self._tune()
         handlers: list[Any] = [
             (evt.EVT_CONN_OPEN, self._on_open),
             (evt.EVT_CONN_CLOSE, self._on_close),
@@ -213,20 +203,14 @@ class GatewayAE:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
-        if self._patched is not None:
-            setattr(pynetdicom.association, "time", self._patched)  # noqa: B010
-            self._patched = None
+        fastpath.uninstall()
 
-    def _tune_reactor(self) -> None:
-        """Shorten the association reactor's 1 ms poll (bench/dicom.py measures the effect) and
-        drop pynetdicom's per-message INFO logging (our handlers log what matters)."""
+    def _tune(self) -> None:
+        """pynetdicom tuning (phix.dicom.fastpath) and no per-message INFO logging from pynetdicom
+        (our handlers log what matters)."""
         _config.LOG_HANDLER_LEVEL = "none"
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-        delay = self.settings.assoc_loop_delay
-        if delay != 0.001 and self._patched is None:
-            real: ModuleType = getattr(pynetdicom.association, "time")  # noqa: B009
-            self._patched = real
-            setattr(pynetdicom.association, "time", _TunedTime(real, delay))  # noqa: B010
+        fastpath.install(self.settings.assoc_loop_delay, self.settings.fast_store_response)
 
     # -- handlers ----------------------------------------------------------------------------------
 
@@ -270,15 +254,22 @@ class GatewayAE:
         if scanned.sop_class_uid and scanned.sop_class_uid != sop_class:
             return _status(DOES_NOT_MATCH, "SOP Class UID differs from the request")
         key = key_of(sop_uid)
+        parts = (file_meta(sop_class, sop_uid, syntax, calling), raw)
+        location = None
         try:
-            created = self.store.write_incoming(key, (file_meta(sop_class, sop_uid, syntax, calling), raw))
+            if self.journal is None:
+                created = self.store.write_incoming(key, parts)
+            else:
+                created = not (key in self.journal.inflight or self.store.exists(key))
+                if created:
+                    location = self.journal.append(key, parts)
         except OSError as exc:
             log.error("instance write failed", extra={"sop": sop_uid, "error": str(exc)})
             return _status(OUT_OF_RESOURCES, "Cannot store the instance")
         number = self._assoc_id(event)
         self.active.add(number, scanned.study_instance_uid)
         prov = Provenance(calling, institution.code, datetime.now(UTC))
-        self.sink.put(Arrival(key, scanned.study_instance_uid, prov, number, duplicate=not created))
+        self.sink.put(Arrival(key, scanned.study_instance_uid, prov, number, not created, location))
         return SUCCESS
 
     def _on_find(self, event: Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:

@@ -58,13 +58,16 @@ class DicomService:
         moment = datetime.fromtimestamp(record.mtime or 0, UTC)
         return Provenance(record.source_ae, institution.code if institution else None, moment)
 
-    async def ingest(self, arrivals: Sequence[tuple[str, Provenance | None]]) -> Ingested:
-        """Index files waiting in incoming/ (key, provenance or None to read it from the file);
-        move them to objects/ once indexed."""
+    async def ingest(
+        self, arrivals: Sequence[tuple[str, Provenance | None]], *, incoming: bool = True
+    ) -> Ingested:
+        """Index files (key, provenance or None to read it from the file) waiting in incoming/
+        (moved to objects/ once indexed) or, ``incoming=False``, already in objects/."""
         result = Ingested()
         if not arrivals:
             return result
-        work = [(str(self.store.incoming_path(key)), key) for key, _ in arrivals]
+        place = self.store.incoming_path if incoming else self.store.object_path
+        work = [(str(place(key)), key) for key, _ in arrivals]
         loop = asyncio.get_running_loop()
         if self.executor is None:
             parsed = await asyncio.to_thread(read_headers, work)
@@ -73,19 +76,24 @@ class DicomService:
         entries = []
         for (key, prov), outcome in zip(arrivals, parsed, strict=True):
             if isinstance(outcome, str):
-                if not self.store.incoming_path(key).exists():
+                if not place(key).exists():
                     continue  # indexed meanwhile by another pass (recovery racing the live indexer)
                 result.failures[key] = outcome
-                where = self.store.set_aside(key)
+                where = self.store.set_aside(key) if incoming else self.store.set_aside_object(key)
                 log.error("unreadable instance quarantined", extra={"error": outcome, "path": str(where)})
                 continue
             result.records.append(outcome)
             entries.append((outcome, self.store.relative_object_path(key), prov or self._provenance(outcome)))
         async with self.db.pool.acquire() as conn:
             await index.insert(conn, entries)
-        for record in result.records:
-            await asyncio.to_thread(self.store.promote, record.key)
+        if incoming:
+            keys = [record.key for record in result.records]
+            await asyncio.to_thread(self._promote, keys)
         return result
+
+    def _promote(self, keys: list[str]) -> None:
+        for key in keys:
+            self.store.promote(key)
 
     async def touch(self, study_uids: Iterable[str], moment: datetime) -> None:
         uids = list(dict.fromkeys(study_uids))

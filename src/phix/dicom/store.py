@@ -100,6 +100,25 @@ class InstanceStore:
         else:
             os.fsync(fd)
 
+    def materialize(self, key: str, data: bytes) -> None:
+        """Write objects/<key> from the journal (no fsync: the journal holds the durable copy
+        until it is retired, which syncs the file system first)."""
+        target = self.object_path(key)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp / f"{key}.{threading.get_ident()}.part"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.rename(tmp, target)
+
+    def set_aside_object(self, key: str) -> Path:
+        """Move an unreadable materialized file to quarantine/."""
+        target = self.quarantine / f"{key}.dcm"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.object_path(key), target)
+        return target
+
     def promote(self, key: str) -> None:
         """incoming/ -> objects/ once indexed. A file already in objects/ wins (duplicate)."""
         source = self.incoming_path(key)
