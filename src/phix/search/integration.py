@@ -67,9 +67,22 @@ class Finder:
         return await find(conn, self.registry, res_type, params, limit=limit, base_url=self.base_url)
 
 
+_registries: dict[tuple[str, float], Registry] = {}
+
+
+def cached_registry(folder: Path | None) -> Registry:
+    """One registry per profiles folder and its modification time: apps started again in the same
+    process (tests, reloads) reuse it instead of compiling ~500 definitions again (~0.2 s)."""
+    key = (str(folder), folder.stat().st_mtime if folder is not None else 0.0)
+    registry = _registries.get(key)
+    if registry is None:
+        registry = _registries[key] = load_registry(folder)
+    return registry
+
+
 async def startup(app: FastAPI) -> None:
     settings = app.state.settings
-    registry = load_registry(profiles_dir(settings))
+    registry = cached_registry(profiles_dir(settings))
     app.state.registry = registry
     app.state.finder = Finder(registry, settings.server.public_base_url)
     app.state.listeners.append(SearchIndexer(registry))
