@@ -52,6 +52,9 @@ class DicomSettings(BaseSettings):
 
     # Receive path tuning (docs/dicom-conformance.md, "Performance"; bench/dicom.py measures it).
     index_processes: int = Field(1, ge=0, le=8)  # header parsing off the receiver's GIL; 0 = in-thread
+    # Index in the gaps: wait while associations stream, at most this long / this many arrivals.
+    index_defer_seconds: float = Field(5.0, ge=0)
+    index_defer_backlog: int = Field(2000, ge=1)
     dul_loop_delay: float = Field(0.0001, ge=0, le=0.01)  # pynetdicom's DUL poll (default 0.001)
     assoc_loop_delay: float = Field(0.0001, ge=0, le=0.01)  # pynetdicom's association poll (0.001)
     tcp_nodelay: bool = True

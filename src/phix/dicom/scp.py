@@ -137,6 +137,10 @@ class ActiveStudies:
         with self._lock:
             return frozenset(self._by_assoc.pop(assoc, set()))
 
+    def streaming(self) -> bool:
+        """Is any association sending instances right now?"""
+        return bool(self._by_assoc)
+
     def sending(self) -> set[str]:
         with self._lock:
             return set().union(*self._by_assoc.values()) if self._by_assoc else set()
