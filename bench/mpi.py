@@ -221,7 +221,9 @@ async def phix_run(
             "records_per_second": round(len(data) / linked, 1), "open_reviews": reviews, "deferred": deferred,
         }  # fmt: skip
         if model is None:
-            estimate = await em.estimate(conn, default_model(), records=3000, random_pairs=50_000)
+            estimate = await em.estimate(
+                conn, default_model(), records=3000, random_pairs=50_000, calibrate=True
+            )
             result["em_model"] = estimate.model
         return result
     finally:
@@ -438,10 +440,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result = await phix_run(dsn, name, data)
             model = result.pop("em_model")
             _print(f"phix {name}", result)
+            print(f"  EM-calibrated thresholds for {name}: {model.thresholds.model_dump()}", flush=True)
             results[f"phix_{name}"] = result
             if name.startswith("febrl"):
-                tuned = model.model_copy(update={"thresholds": default_model().thresholds})
-                again = await phix_run(dsn, f"{name}_em", data, model=tuned)
+                again = await phix_run(dsn, f"{name}_em", data, model=model)
                 again.pop("em_model", None)
                 _print(f"phix {name} (EM-estimated weights)", again)
                 results[f"phix_{name}_em"] = again

@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     est.add_argument("--random-pairs", type=int, default=50_000, help="random pairs for the u-probabilities")
     est.add_argument("--iterations", type=int, default=50)
     est.add_argument("--dry-run", action="store_true", help="print the new weights, store nothing")
+    est.add_argument(
+        "--calibrate-thresholds",
+        action="store_true",
+        help="also set the thresholds from the estimated prior odds",
+    )
     est.add_argument("--out", type=Path, help="also write the model as JSON to this file")
     est.add_argument("--data-dir", type=Path, help="data directory of the embedded database")
     est.set_defaults(func=estimate_command)
@@ -68,7 +73,9 @@ def estimate_command(args: argparse.Namespace) -> int:
         current = await load_model(conn)
         started = time.perf_counter()
         try:
-            result = await estimate(conn, current, args.records, args.random_pairs, args.iterations)
+            result = await estimate(
+                conn, current, args.records, args.random_pairs, args.iterations, args.calibrate_thresholds
+            )
         except ValueError as exc:
             print(f"cannot estimate: {exc}")
             return 1

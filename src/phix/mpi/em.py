@@ -101,22 +101,30 @@ async def _features(conn: asyncpg.Connection, sql: str, *args: object) -> list[t
     return [(r["golden_id"], store.stored_features(r["features"])) for r in rows]
 
 
-async def sample(
-    conn: asyncpg.Connection, records: int, random_pairs: int, seed: int = 1
-) -> tuple[list[Vector], list[Vector]]:
-    """(blocked pair vectors, random pair vectors) from the stored records. Random pairs are drawn
-    among records of *different* residents, so known links do not inflate the u-probabilities."""
+@dataclass
+class Sample:
+    blocked: list[Vector]
+    randoms: list[Vector]
+    records: int  # records in the index
+    candidates_per_record: float  # mean blocked candidates of a record
+
+
+async def sample(conn: asyncpg.Connection, records: int, random_pairs: int, seed: int = 1) -> Sample:
+    """Blocked and random pair vectors from the stored records. Random pairs are drawn among
+    records of *different* residents, so known links do not inflate the u-probabilities."""
     total = int(await conn.fetchval("SELECT count(*) FROM mpi_record") or 0)
     if total < 2:
-        return [], []
+        return Sample([], [], total, 0.0)
     share = min(1.0, records / total)
     picked = await _features(
         conn, "SELECT golden_id, features FROM mpi_record WHERE random() < $1 LIMIT $2", share * 1.2, records
     )
     blocked: list[Vector] = []
     seen: set[tuple[str, str]] = set()
+    reached = 0
     for _, f in picked:
         rows = await store.candidates(conn, blocking.hashes(f), 50)
+        reached += len({pid for _, pid, _, _ in rows if pid != f.patient_id})
         for _, pid, _, other in rows:
             pair = (min(pid, f.patient_id), max(pid, f.patient_id))
             if pid != f.patient_id and pair not in seen:
@@ -133,7 +141,7 @@ async def sample(
         (ga, a), (gb, b) = rng.sample(pool, 2)
         if ga is None or ga != gb:
             vectors.append(compare(a, b))
-    return blocked, vectors
+    return Sample(blocked, vectors, total, reached / max(len(picked), 1))
 
 
 async def estimate(
@@ -142,9 +150,17 @@ async def estimate(
     records: int = 5000,
     random_pairs: int = 50_000,
     iterations: int = 50,
+    calibrate: bool = False,
+    certainty: float = 0.999,
 ) -> Estimate:
-    """A new model: u from random pairs, m by EM over blocked pairs (starting from ``model``)."""
-    blocked, randoms = await sample(conn, records, random_pairs)
+    """A new model: u from random pairs, m by EM over blocked pairs (starting from ``model``).
+
+    ``calibrate`` also sets the thresholds from the data: the prior odds that two records match,
+    ``lambda = share x candidates per record / (records - 1)``, put the certain threshold where
+    the posterior reaches ``certainty`` (probable and possible keep their distance below it); the
+    thresholds then rise from this index size on and never fall."""
+    found = await sample(conn, records, random_pairs)
+    blocked, randoms = found.blocked, found.randoms
     if len(blocked) < 50 or len(randoms) < 50:
         raise ValueError(
             f"too little data to estimate from ({len(blocked)} blocked, {len(randoms)} random pairs)"
@@ -153,6 +169,22 @@ async def estimate(
     m0 = {f: {lvl: p.m for lvl, p in levels.items()} for f, levels in model.fields.items()}
     m, share, done = em(blocked, m0, u, 0.3, iterations)
     result = Estimate(updated(model, m, u), u, m, share, done, len(blocked), len(randoms))
+    if calibrate:
+        prior = min(max(share * found.candidates_per_record / max(found.records - 1, 1), 1e-12), 0.5)
+        certain = math.log2((1 - prior) / prior) + math.log2(certainty / (1 - certainty))
+        t = model.thresholds
+        thresholds = t.model_copy(
+            update={
+                "certain": certain, "probable": certain - (t.certain - t.probable),
+                "possible": certain - (t.certain - t.possible),
+                "reference_records": found.records, "min_records": found.records,
+            }
+        )  # fmt: skip
+        result.model = result.model.model_copy(update={"thresholds": thresholds})
+        result.log.append(
+            f"prior match odds lambda {prior:.3g} (share {share:.3g} x {found.candidates_per_record:.1f}"
+            f" candidates / {found.records} records): certain {t.certain:.1f} -> {certain:.1f} bits"
+        )
     for name, levels in LEVELS.items():
         for lvl in levels:
             old = model.fields[name][lvl]
