@@ -16,6 +16,8 @@ _COMMAND_MODULES = (
     "phix.server_cli",
     "phix.synth.cli",
     "phix.search.cli",
+    "phix.mpi.cli",
+    "phix.dicom.cli",
 )
 
 
