@@ -81,6 +81,7 @@ def _postmaster_running(pgdata: Path) -> bool:
 def gateway_command(args: argparse.Namespace) -> int:
     from phix.dicom.config import load_dicom_settings
     from phix.dicom.gateway import run_gateway
+    from phix.dicom.integration import rules_path
     from phix.dicom.routing import RoutingConfigError, load_routing
     from phix.observability import configure_logging
     from phix.settings import load_settings
@@ -105,7 +106,7 @@ def gateway_command(args: argparse.Namespace) -> int:
         print(f"C-ECHO {where}: {'ok' if ok else 'FAILED'}")
         return 0 if ok else 1
     try:
-        config = load_routing(dicom_settings.rules_file)
+        config = load_routing(rules_path(dicom_settings))
     except RoutingConfigError as exc:
         print(f"phix gateway: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ the FHIR base path. There is no ``router`` under ``/fhir``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -46,9 +47,21 @@ def mount(app: FastAPI) -> None:
     app.state.dicom_mounted = True
 
 
+# The repository's dicom/ folder (editable install / source checkout).
+_SOURCE_ROOT = Path(__file__).resolve().parents[3]
+
+
+def rules_path(settings: DicomSettings) -> Path:
+    """``rules_file`` as given, or, when relative and absent here, the source tree's."""
+    path = Path(settings.rules_file)
+    if not path.is_absolute() and not path.exists() and (_SOURCE_ROOT / path).exists():
+        return _SOURCE_ROOT / path
+    return path
+
+
 async def startup(app: FastAPI) -> None:
     settings: DicomSettings = getattr(app.state, "dicom_settings", None) or load_dicom_settings()
-    config = load_routing(settings.rules_file)
+    config = load_routing(rules_path(settings))
     store = InstanceStore(settings.storage_root(app.state.settings.data_dir)).open()
     wiring = FhirWiring(
         listeners=app.state.listeners,
