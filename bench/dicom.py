@@ -255,6 +255,7 @@ def throughput(args: argparse.Namespace, root: Path, dsn: str, rules: Path) -> d
             "PHIX_DICOM__DUL_LOOP_DELAY": "0.001",
             "PHIX_DICOM__ASSOC_LOOP_DELAY": "0.001",
             "PHIX_DICOM__TCP_NODELAY": "false",
+            "PHIX_DICOM__FAST_STORE_RESPONSE": "false",
         }
     scp = Storescp(root)
     gateways = {name: Gateway(root, dsn, rules, env) for name, env in variants.items()}
