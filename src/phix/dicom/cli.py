@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def echo(host: str, port: int, called: str, calling: str, timeout: float = 10.0) -> bool:
     from pynetdicom import AE
 
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     ae = AE(ae_title=calling)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     ae.add_requested_context("1.2.840.10008.1.1")

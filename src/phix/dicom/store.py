@@ -2,15 +2,18 @@
 
 Layout under the store root::
 
+    journal/                  the gateway's receive journal (phix.dicom.journal)
     tmp/                      files being written (never read)
-    incoming/<key>.dcm        durable, success answered, not yet indexed
-    objects/ab/cd/<key>.dcm   indexed (``key`` = sha256 of the SOP Instance UID, hex)
+    incoming/<key>.dcm        durable, success answered, not yet indexed (STOW-RS; C-STORE
+                              when the journal is off)
+    objects/ab/cd/<key>.dcm   the stored instances (``key`` = sha256 of the SOP Instance UID, hex)
     quarantine/<key>.dcm      accepted on the wire but unreadable by the indexer
 
-Receiving writes ``tmp/`` -> fsync -> rename to ``incoming/`` -> fsync of the directory, and only
-then answers success: an acknowledged instance survives a crash of the process or of the machine.
-The indexer moves files on to ``objects/`` after their index row has committed; at start-up,
-whatever is left in ``incoming/`` is indexed again (idempotent), so nothing acknowledged is lost.
+C-STORE appends to the journal; the indexer then writes ``objects/`` (``materialize``) and the
+index. STOW-RS writes ``tmp/`` -> fsync -> rename to ``incoming/`` -> fsync of the directory
+before answering, and moves files on to ``objects/`` after their index row has committed. At
+start-up the journal is replayed and whatever is left in ``incoming/`` is indexed again
+(idempotent): nothing acknowledged is lost.
 """
 
 from __future__ import annotations
