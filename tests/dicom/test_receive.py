@@ -177,3 +177,29 @@ async def test_corrupt_data_set_refused_and_nothing_stored(
         await gw.drain()
         assert not list((gw.root / "dicom").rglob("*.dcm"))
         assert (await gw.client.get("/dicomweb/studies")).json() == []
+
+
+async def test_aborted_association_completes_once_quiet(
+    start_gateway: Any, rules: Path, kit: Any, tmp_path: Path
+) -> None:
+    from pynetdicom import AE
+
+    study = kit.make_study(tmp_path / "s", 2)
+    async with start_gateway(rules, stable_seconds=1.0) as gw:
+
+        def send_then_abort() -> None:
+            ae = AE(ae_title="XYX_CT")
+            ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2.1"])
+            assoc = ae.associate("127.0.0.1", gw.port, ae_title="PHIX")
+            assert assoc.is_established
+            for path in study.paths:
+                assert assoc.send_c_store(path).Status == 0
+            assoc.abort()
+
+        import asyncio
+
+        await asyncio.to_thread(send_then_abort)
+        await gw.drain()
+        assert (await gw.study(study.uid))["state"] == "receiving"  # no release: maybe more to come
+        info = await kit.eventually(lambda: _complete(gw, study.uid), timeout=15)
+        assert info["number_of_instances"] == 2 and info["imaging_study_id"]

@@ -153,6 +153,8 @@ class Gateway:
             self.ae = None
         with contextlib.suppress(TimeoutError):
             await self.drain(10.0)
+        if self.indexer is not None and self.indexer.retiring:
+            await asyncio.gather(*self.indexer.retiring, return_exceptions=True)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

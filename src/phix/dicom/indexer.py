@@ -43,7 +43,7 @@ class Indexer:
         self.idle = asyncio.Event()
         self.idle.set()
         self._recover_needed = False
-        self._retiring: set[asyncio.Task[None]] = set()
+        self.retiring: set[asyncio.Task[None]] = set()  # journal segments being retired
 
     def put(self, item: Arrival | AssociationEnded) -> None:
         """Thread-safe (called from the association threads)."""
@@ -159,8 +159,8 @@ class Indexer:
 
     def _retire(self, journal: Journal, sequence: int) -> None:
         task = asyncio.create_task(asyncio.to_thread(journal.retire, sequence, self.service.store.objects))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self.retiring.add(task)
+        task.add_done_callback(self.retiring.discard)
 
     async def sweep(self) -> None:
         """Complete quiet studies; re-run recovery after indexing failures."""
