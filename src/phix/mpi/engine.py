@@ -314,7 +314,7 @@ class Engine:
             for r, rid in zip(st.reviews, opened, strict=True)
         ]
         await links.record_events(conn, st.events, now)
-        await residents.refresh(conn, self.repository(conn, actor), sorted(st.touched), now)
+        await residents.refresh(conn, self.repository(conn, actor), sorted(st.touched), now, st.features)
 
 
 def _stays(current: str, target: str | None, cands: list[Candidate], others: int) -> bool:

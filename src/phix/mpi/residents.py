@@ -7,13 +7,14 @@ not include the patient index itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import asyncpg
 import orjson
 
 from phix.mpi import golden, store
+from phix.mpi.features import Features
 from phix.storage.repository import Repository
 
 
@@ -48,14 +49,18 @@ async def statuses(conn: asyncpg.Connection, golden_ids: Sequence[str]) -> dict[
 
 
 async def refresh(
-    conn: asyncpg.Connection, repo: Repository, golden_ids: Sequence[str], now: datetime
+    conn: asyncpg.Connection,
+    repo: Repository,
+    golden_ids: Sequence[str],
+    now: datetime,
+    known: Mapping[str, Features] | None = None,
 ) -> None:
     """Rebuild the golden Patients of ``golden_ids`` from their current sources and store the ones
     that changed. A resident left without sources is retired (or points at its survivor)."""
     ids = sorted(set(golden_ids))
     if not ids:
         return
-    sources = await store.sources_of(conn, ids)
+    sources = await store.source_features(conn, ids, known or {})
     status = await statuses(conn, ids)
     rows = await conn.fetch(
         "SELECT res_id, deleted, body FROM resources WHERE res_type = 'Patient' AND res_id = ANY($1::text[])",
@@ -69,7 +74,7 @@ async def refresh(
         if linked:
             if state != "active":
                 await set_status(conn, golden_id, "active", None, now)
-            resource, why = golden.build(golden_id, [s.features for s in linked])
+            resource, why = golden.build(golden_id, linked)
             explained.append((golden_id, orjson.dumps(why).decode()))
         else:
             if state == "active":

@@ -7,7 +7,7 @@ variants use ``unnest`` of column arrays so a batch costs one round trip per tab
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,24 @@ async def sources_of(conn: asyncpg.Connection, golden_ids: Sequence[str]) -> dic
     out: dict[str, list[Stored]] = {g: [] for g in golden_ids}
     for row in rows:
         out[row["golden_id"]].append(_stored(row))
+    return out
+
+
+async def source_features(
+    conn: asyncpg.Connection, golden_ids: Sequence[str], known: Mapping[str, Features]
+) -> dict[str, list[Features]]:
+    """Features of every source of each resident; ``known`` ones are not read or parsed again."""
+    rows = await conn.fetch(
+        "SELECT golden_id, patient_id,"
+        " CASE WHEN patient_id = ANY($2::text[]) THEN NULL ELSE features END AS f"
+        " FROM mpi_record WHERE golden_id = ANY($1::text[]) ORDER BY patient_id",
+        list(golden_ids),
+        list(known),
+    )
+    out: dict[str, list[Features]] = {g: [] for g in golden_ids}
+    for row in rows:
+        feats = known[row["patient_id"]] if row["f"] is None else stored_features(row["f"])
+        out[row["golden_id"]].append(feats)
     return out
 
 
