@@ -120,7 +120,11 @@ class Storescp:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_echo(self.port, "BENCH_CT", "STORESCP")
+        try:
+            wait_echo(self.port, "BENCH_CT", "STORESCP")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -152,6 +156,7 @@ class Orthanc:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError("Orthanc did not start")
 
     def count(self, study_uid: str) -> int:
@@ -187,7 +192,12 @@ class Gateway:
             stdout=out,
             stderr=out,
         )
-        wait_echo(self.port, "BENCH_CT", "PHIX")
+        try:
+            wait_echo(self.port, "BENCH_CT", "PHIX")
+        except RuntimeError:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -258,8 +268,10 @@ def throughput(args: argparse.Namespace, root: Path, dsn: str, rules: Path) -> d
             "PHIX_DICOM__FAST_STORE_RESPONSE": "false",
         }
     scp = Storescp(root)
-    gateways = {name: Gateway(root, dsn, rules, env) for name, env in variants.items()}
+    gateways: dict[str, Gateway] = {}
     try:
+        for name, env in variants.items():
+            gateways[name] = Gateway(root, dsn, rules, env)
         for n in range(args.rounds):
             order = ["storescp", *variants]
             if n % 2:
