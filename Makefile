@@ -19,6 +19,7 @@ system-deps:
 	@missing=""; \
 	command -v storescu >/dev/null 2>&1 || missing="$$missing dcmtk"; \
 	command -v Orthanc >/dev/null 2>&1 || missing="$$missing orthanc orthanc-dicomweb"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -29,8 +30,11 @@ system-deps:
 	  fi; \
 	fi
 
+# The FHIR API (with demo data on the first start) and the DICOM gateway; Ctrl-C stops both.
 run: $(STAMP)
-	$(BIN)/phix serve --demo
+	@$(BIN)/phix serve --demo & api=$$!; \
+	trap 'kill $$api 2>/dev/null; wait $$api' EXIT INT TERM; \
+	$(BIN)/phix gateway --wait-for http://127.0.0.1:8080/readyz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -44,6 +48,9 @@ test: $(STAMP) system-deps lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/crud.py
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/mpi.py
+	$(BIN)/python bench/dicom.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
@@ -32,6 +33,11 @@ from phix.dicom.worker import RouteWorker
 from phix.settings import Settings
 
 log = logging.getLogger("phix.gateway")
+
+
+def _ignore_sigint() -> None:
+    """Index workers leave Ctrl-C to the gateway, which shuts the pool down (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _warm() -> int:
@@ -82,7 +88,9 @@ class Gateway:
         s = self.settings
         if s.index_processes > 0:
             self.executor = ProcessPoolExecutor(
-                s.index_processes, mp_context=multiprocessing.get_context("spawn")
+                s.index_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_sigint,
             )
             await loop.run_in_executor(self.executor, _warm)
             self.service.executor = self.executor
