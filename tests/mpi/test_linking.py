@@ -181,3 +181,44 @@ async def test_an_update_that_now_names_someone_else_moves_the_record(
             await conn.fetchval("SELECT status FROM mpi_golden WHERE golden_id = $1", links[wrong])
             == "merged"
         )
+
+
+async def test_odd_patients_are_stored_and_linked_never_a_500(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    odd: list[dict[str, Any]] = [
+        {"resourceType": "Patient"},
+        {"resourceType": "Patient", "birthDate": "1980", "name": [{"text": "🙂"}]},
+        {"resourceType": "Patient", "name": [{"family": "·", "given": [""]}], "gender": "unknown"},
+        {"resourceType": "Patient", "identifier": [{"system": "urn:oid:2.16.156.10011.1.1", "value": "ABC"}]},
+        {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:oid:2.16.156.10011.1.1", "value": "１２３"}],
+        },
+        {
+            "resourceType": "Patient",
+            "identifier": [{"system": "https://fhir.putian.gov.cn/NamingSystem/x/mrn", "value": " "}],
+        },
+        {
+            "resourceType": "Patient",
+            "telecom": [{"system": "phone", "value": "+86"}, {"system": "email", "value": "a@b"}],
+        },
+        {
+            "resourceType": "Patient",
+            "address": [{"line": ["莆田市"]}, {"text": "   "}],
+            "name": [{"given": ["伟"]}],
+        },
+        {
+            "resourceType": "Patient",
+            "name": [{"family": "Ō'Brien-Smith", "given": ["Zoë"]}],
+            "birthDate": "2020-02",
+        },
+    ]
+    ids = []
+    for body in odd:
+        response = await client.post("/Patient", json=body)
+        assert response.status_code in (201, 422), response.text  # 422: not valid FHIR; never a 500
+        if response.status_code == 201:
+            ids.append(response.json()["id"])
+    links = await wait_linked(conn, ids)
+    assert len(links) == len(ids) >= len(odd) - 2
