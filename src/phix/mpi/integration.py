@@ -11,6 +11,7 @@ from phix.mpi import links
 from phix.mpi.engine import Engine
 from phix.mpi.linkage import LinkWorker, MpiListener
 from phix.mpi.operations import router as router
+from phix.mpi.search_expansion import expand_residents
 from phix.storage.repository import WriteListener
 
 
@@ -27,6 +28,7 @@ async def startup(app: FastAPI) -> None:
     state.listeners.append(MpiListener(engine))
     state.resident_patients = links.resident_patients
     state.source_patient_ids = links.source_patient_ids
+    state.search_expanders = [*getattr(state, "search_expanders", []), expand_residents]
     worker = LinkWorker(state.db.pool, engine)
     worker.start()
     state.mpi_worker = worker

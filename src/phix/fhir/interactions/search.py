@@ -70,6 +70,9 @@ async def _search(
     settings = state.settings.fhir
     handling = prefer(request, "handling")
     async with state.db.pool.acquire() as conn:
+        # Domains may rewrite criteria first (the patient index expands a resident to its sources).
+        for expand in getattr(state, "search_expanders", ()):
+            params = await expand(conn, state.registry, res_type, params)
         result = await search(
             conn,
             state.registry,
