@@ -149,6 +149,36 @@ async def test_subscription_rest_hook_with_payload(
     assert orjson.loads(hook.body)["status"] == "completed"
 
 
+async def test_subscription_payload_keeps_decimal_digits(
+    capp: FastAPI, cclient: httpx.AsyncClient, clock: Clock, receiver: Receiver
+) -> None:
+    """The Task a listener gets carries client decimals as Decimal (``1.50``): the payload keeps them."""
+    capp.state.consult_settings.webhooks.clear()
+    subscription = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "decimal digits",
+        "criteria": "Task?requester=Organization/org-xtwzwsy",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": f"{receiver.url}/fhir",
+            "payload": "application/fhir+json",
+        },
+    }
+    assert (await cclient.post("/Subscription", json=subscription)).status_code == 201
+    sr = (await cclient.post("/ServiceRequest", json=consult_request())).json()
+    task_id = task_of((await cclient.get("/$consult-timeliness")).json(), sr["id"])
+    task = (await cclient.get(f"/Task/{task_id}")).json()
+    task["extension"] = [{"url": "urn:phix:test", "valueDecimal": orjson.Fragment(b"1.50")}]
+    put = await cclient.put(
+        f"/Task/{task_id}", content=orjson.dumps(task), headers={"Content-Type": "application/fhir+json"}
+    )
+    assert put.status_code == 200, put.text
+    await capp.state.consult_outbox.deliver_due(clock())
+    hook = [r for r in receiver.received if r.method == "PUT"][-1]
+    assert b'"valueDecimal":1.50' in hook.body
+
+
 async def test_subscription_without_payload_is_an_empty_post(
     capp: FastAPI, cclient: httpx.AsyncClient, clock: Clock, receiver: Receiver
 ) -> None:

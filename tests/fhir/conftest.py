@@ -88,10 +88,12 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
             return annotation, is_list
 
 
-def _value_for(annotation: Any) -> Any:
+def _value_for(annotation: Any, codes: Any = None) -> Any:
     inner, is_list = _unwrap(annotation)
     value: Any
-    if inner is bool:
+    if isinstance(codes, list) and codes and codes[0] != "+":
+        value = codes[0]  # a code of the element's (required) value set, as fhir.resources lists it
+    elif inner is bool:
         value = False
     elif isinstance(inner, type) and issubclass(inner, (int, float, decimal.Decimal)):
         value = 1
@@ -110,12 +112,22 @@ def _value_for(annotation: Any) -> Any:
     return [value] if is_list else value
 
 
+# required codes whose value sets fhir.resources does not list (FHIR versions, resource types)
+_LARGE_VALUE_SETS = {
+    "CapabilityStatement.fhirVersion": ["4.3.0"],
+    "ImplementationGuide.fhirVersion": ["4.3.0"],
+    "GraphDefinition.start": ["Patient"],
+    "SearchParameter.base": ["Patient"],
+}
+
+
 def _element_for(cls: type[BaseModel], top: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in cls.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         if field.is_required() or extra.get("element_required"):
-            out[field.alias or name] = _value_for(field.annotation)
+            codes = extra.get("enum_values") or _LARGE_VALUE_SETS.get(f"{cls.__name__}.{name}")
+            out[field.alias or name] = _value_for(field.annotation, codes)
     for _ in range(5):  # choice elements ("value[x]" required): add the first alternative
         try:
             cls.model_validate({**out, "resourceType": cls.__name__} if top else out)
@@ -125,10 +137,14 @@ def _element_for(cls: type[BaseModel], top: bool = True) -> dict[str, Any]:
             if not match:
                 break
             out[match.group(1)] = _value_for(cls.model_fields[match.group(1)].annotation)
-    if not out and not top:
-        for key in ("text", "display", "value"):
+    if not out and not top:  # an element needs a value or children (ele-1)
+        for key in ("text", "display", "value", "title", "start", "concept", "note"):
             if key in cls.model_fields:
-                out[key] = "x" if key != "value" else _value_for(cls.model_fields[key].annotation)
+                out[key] = (
+                    "x"
+                    if key in ("text", "display", "title")
+                    else _value_for(cls.model_fields[key].annotation)
+                )
                 break
     return out
 

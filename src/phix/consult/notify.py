@@ -27,6 +27,7 @@ import orjson
 from phix.consult.outbox import enqueue
 from phix.consult.settings import ConsultSettings
 from phix.consult.subscriptions import header_lines, matching
+from phix.fhir import fhirjson
 from phix.storage.repository import format_instant
 
 RECIPIENTS = {
@@ -154,7 +155,7 @@ async def task_subscriptions(
         payload = channel.get("payload")
         if payload:
             headers.setdefault("Content-Type", str(payload))
-            url, method, body = f"{endpoint.rstrip('/')}/Task/{task_id}", "PUT", orjson.dumps(task)
+            url, method, body = f"{endpoint.rstrip('/')}/Task/{task_id}", "PUT", fhirjson.dumps(task)
         else:
             url, method, body = endpoint, "POST", None
         queued.append(

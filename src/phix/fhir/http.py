@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from phix.errors import Category, FhirError
+from phix.fhir import fhirjson
 from phix.fhir.validation import resource_types
 from phix.storage.repository import Version, http_date
 
@@ -49,7 +49,8 @@ def negotiate(request: Request) -> None:
 
 
 async def json_body(request: Request) -> Any:
-    """The request body parsed as JSON, after checking its media type (415) and syntax (400)."""
+    """The request body parsed as JSON (decimals keep their digits, see :mod:`phix.fhir.fhirjson`),
+    after checking its media type (415) and syntax (400)."""
     content_type = request.headers.get("content-type")
     media = _media_type(content_type) if content_type else FHIR_JSON
     if media in _XML_TYPES:
@@ -63,8 +64,8 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise FhirError(Category.MALFORMED, "The request body is empty")
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return fhirjson.loads(raw)
+    except fhirjson.JSONDecodeError as exc:
         raise FhirError(Category.MALFORMED, f"The body is not valid JSON: {exc}") from None
 
 
@@ -159,9 +160,9 @@ def json_response(
 ) -> Response:
     """A FHIR JSON response. Stored bytes are sent as they are unless ``_pretty=true`` is asked."""
     if isinstance(content, bytes):
-        body = orjson.dumps(orjson.loads(content), option=orjson.OPT_INDENT_2) if pretty(request) else content
+        body = fhirjson.reformat(content) if pretty(request) else content
     else:
-        body = orjson.dumps(content, option=orjson.OPT_INDENT_2 if pretty(request) else 0)
+        body = fhirjson.dumps(content, pretty=pretty(request))
     return Response(body, status_code=status, headers=headers, media_type=f"{FHIR_JSON}; charset=utf-8")
 
 

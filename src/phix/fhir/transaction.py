@@ -14,9 +14,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from phix.errors import Category, FhirError, Issue, to_outcome
+from phix.fhir import fhirjson
 from phix.fhir.bundle import fragment
 from phix.fhir.bundle_entries import ORDER, Entry
 from phix.fhir.conditional import Conditional, lock_criteria, parse_criteria
@@ -238,7 +237,7 @@ def _patch_document(entry: Entry) -> bytes:
                 Category.MALFORMED, "Binary.data is not base64", expression=[f"{entry.path}.resource.data"]
             ) from None
     if isinstance(resource, list):
-        return orjson.dumps(resource)
+        return fhirjson.dumps(resource)
     raise FhirError(
         Category.UNSUPPORTED,
         "PATCH entries take a Binary resource holding a JSON Patch",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from phix.fhir import fhirjson
 from phix.fhir.bundle import bundle, fragment, link, page_url
 from phix.search.include import Row
 
@@ -15,7 +14,7 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 def entry(base_url: str, row: Row, mode: str, transform: Transform | None) -> dict[str, Any]:
     """One entry; the stored bytes are spliced as they are unless a transform needs the dict."""
-    resource: Any = fragment(row.body) if transform is None else transform(orjson.loads(row.body))
+    resource: Any = fragment(row.body) if transform is None else transform(fhirjson.loads(row.body))
     return {
         "fullUrl": f"{base_url}/{row.res_type}/{row.res_id}",
         "resource": resource,

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-import orjson
 
 from phix.errors import Category, FhirError
+from phix.fhir import fhirjson
 from phix.fhir.validation import validate
 from phix.storage.context import RequestContext
 
@@ -41,7 +41,7 @@ class Version:
     def resource(self) -> dict[str, Any]:
         if self.body is None:
             raise FhirError(Category.GONE, f"{self.res_type}/{self.res_id} was deleted")
-        parsed: dict[str, Any] = orjson.loads(self.body)
+        parsed: dict[str, Any] = fhirjson.loads(self.body)
         return parsed
 
 
@@ -278,7 +278,7 @@ class Repository:
     ) -> Version | None:
         moment = self.clock()
         stored = with_meta(resource, res_id, 1, moment)
-        body = orjson.dumps(stored)
+        body = fhirjson.dumps(stored)
         rid = await self.conn.fetchval(_INSERT_NEW, res_type, res_id, moment, body, method)
         if rid is None:
             return None
@@ -298,7 +298,7 @@ class Repository:
         moment = self.clock()
         number = previous + 1
         stored = None if resource is None else with_meta(resource, res_id, number, moment)
-        body = None if stored is None else orjson.dumps(stored)
+        body = None if stored is None else fhirjson.dumps(stored)
         await self.conn.execute(_INSERT_NEXT, rid, number, moment, body, stored is None, method)
         version = Version(rid, res_type, res_id, number, moment, stored is None, body, method)
         await self._notify(version, stored)

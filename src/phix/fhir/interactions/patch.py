@@ -6,12 +6,12 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from phix.errors import Category, FhirError
+from phix.fhir import fhirjson
 from phix.fhir.deps import repository
 from phix.fhir.http import known_type, negotiate, version_from_etag
 from phix.fhir.responses import write_response
@@ -23,8 +23,8 @@ JSON_PATCH = "application/json-patch+json"
 
 def parse_patch(raw: bytes) -> jsonpatch.JsonPatch:
     try:
-        operations = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        operations = fhirjson.loads(raw)  # values keep their decimal digits
+    except fhirjson.JSONDecodeError as exc:
         raise FhirError(Category.MALFORMED, f"The JSON Patch is not valid JSON: {exc}") from None
     if not isinstance(operations, list):
         raise FhirError(Category.MALFORMED, "A JSON Patch document is a JSON array of operations")

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from phix.errors import Category, FhirError
+from phix.fhir import fhirjson
 from phix.fhir.bundle import bundle, fragment, link, page_url
 from phix.fhir.dates import parse_instant_range
 from phix.fhir.http import base_url, json_response, negotiate
@@ -102,7 +102,7 @@ async def everything(
     seen = {key for key, _ in matches}
     wanted: dict[tuple[str, str], None] = {}
     for _, body in matches:
-        for ref, _path in iter_references(orjson.loads(body)):
+        for ref, _path in iter_references(fhirjson.loads(body)):
             target = local_target(ref["reference"])
             if target is not None and f"{target[0]}/{target[1]}" not in seen and target[0] != "Patient":
                 wanted[target] = None
