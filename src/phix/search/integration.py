@@ -46,7 +46,9 @@ class SearchIndexer:
         if resource is None or version.deleted:
             await clear_resource(conn, version.rid)
         else:
-            await index_resource(conn, self.registry, version.rid, version.res_type, resource)
+            # A first version's rid is new: it has no index rows to replace.
+            fresh = version.version == 1
+            await index_resource(conn, self.registry, version.rid, version.res_type, resource, fresh=fresh)
 
 
 class Finder:
