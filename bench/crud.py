@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from httpload import Result, request_bytes, run
 
 SURNAMES = "陈林黄郑吴王李张刘蔡"
+STREETS = ["梅园路", "胜利路", "文献路", "荔园路", "延寿街", "英龙街", "东园路", "学园路"]
 GIVEN = ["伟", "娜", "明", "芳", "志强", "秀英", "建华", "丽华", "文", "静"]
 
 
@@ -44,7 +45,14 @@ def patient(i: int, rng: random.Random) -> dict[str, object]:
         "gender": rng.choice(["male", "female"]),
         "birthDate": f"{rng.randrange(1930, 2024)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
         "address": [
-            {"district": "荔城区", "city": "莆田市", "state": "福建省", "line": ["镇海街道 梅园路 12 号"]}
+            # Households differ (one address shared by every record would put them all in one
+            # patient-index block; see the issue-5 note).
+            {
+                "district": "荔城区",
+                "city": "莆田市",
+                "state": "福建省",
+                "line": [f"镇海街道 {rng.choice(STREETS)} {rng.randrange(1, 400)} 号"],
+            }
         ],
     }
 
