@@ -66,7 +66,9 @@ def capability_statement(request: Request) -> dict[str, Any]:
     mounted = mounted_interactions(request.app.routes, prefix)
     registry = getattr(request.app.state, "registry", None)
     # conditional create is the If-None-Exist header on create, answered by the search finder
-    conditional_create = "create" in mounted and getattr(request.app.state, "finder", None) is not None
+    searchable = getattr(request.app.state, "finder", None) is not None  # conditionals need search
+    conditional_create = "create" in mounted and searchable
+    conditional_delete = "multiple" if searchable and "conditional-delete" in mounted else "not-supported"
     resources = []
     for res_type in sorted(resource_types()):
         entry: dict[str, Any] = {
@@ -76,8 +78,8 @@ def capability_statement(request: Request) -> dict[str, Any]:
             "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": conditional_create,
-            "conditionalUpdate": "conditional-update" in mounted,
-            "conditionalDelete": "multiple" if "conditional-delete" in mounted else "not-supported",
+            "conditionalUpdate": searchable and "conditional-update" in mounted,
+            "conditionalDelete": conditional_delete,
         }
         if "read" in mounted:
             entry["conditionalRead"] = "full-support"
