@@ -31,7 +31,7 @@ the machine (other jobs), the load average, and the CPU (phix + PostgreSQL) per 
 request, which does not depend on what else runs on the machine. ``--profile DIR``, after each
 stage's measured phases: a second mixed run and a further ingest batch (``--profile-entries``,
 taken from the next stage) under py-spy (all workers) and PostgreSQL's statement log; and
-``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest template of the mix at the largest size.
+``EXPLAIN (ANALYZE, BUFFERS)`` of every template (one parameter set), slowest in the mix first.
 """
 
 from __future__ import annotations
@@ -411,10 +411,13 @@ class CpuMeter:
             "py-spy": {},
         }
 
-        def add(group: str, proc: psutil.Process) -> None:
+        def add(group: str, proc: psutil.Process, reaped: bool = False) -> None:
             with contextlib.suppress(psutil.Error):
                 t = proc.cpu_times()
-                groups[group][(proc.pid, proc.create_time())] = t.user + t.system
+                seconds = t.user + t.system
+                if reaped:  # children that exited (PostgreSQL backends of closed connections ...)
+                    seconds += t.children_user + t.children_system
+                groups[group][(proc.pid, proc.create_time())] = seconds
 
         with contextlib.suppress(psutil.Error):
             serve = psutil.Process(self.server.process.pid)
@@ -425,7 +428,7 @@ class CpuMeter:
         if pm is not None:
             with contextlib.suppress(psutil.Error):
                 postmaster = psutil.Process(pm)
-                add("postgres", postmaster)
+                add("postgres", postmaster, reaped=True)
                 for child in postmaster.children(recursive=True):
                     add("postgres", child)
         me = psutil.Process()
@@ -558,7 +561,7 @@ class StatementLog:
 
 _DURATION = re.compile(r"duration: ([0-9.]+) ms\s+(?:(parse|bind|execute) [^:]*|statement): (.*)", re.S)
 STATEMENT_KINDS = [  # matched on the statement with its white space collapsed
-    ("search index rows (7 deletes + 7 inserts)", r"^WITH d_search_"),
+    ("search index rows", r"^WITH [di]_search_"),
     ("patient index (mpi_*)", r"\bmpi_"),
     ("advisory locks", r"pg_advisory"),
     ("resource + version writes", r"^WITH cur AS \( (INSERT|UPDATE) "),
@@ -1177,8 +1180,10 @@ def print_table(size_label: str, figures: dict[str, dict[str, Figures]], clients
 
 
 @contextlib.contextmanager
-def temp_dir(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="phix-bench-search-"))
+def temp_dir(keep: bool, parent: Path | None) -> Iterator[Path]:
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="phix-bench-search-", dir=parent))
     try:
         yield path
     finally:
@@ -1342,16 +1347,19 @@ class Bench:
             n = asyncio.run(mix.mixed(args.requests * len(tpls) // 2, args.mix_seconds))["(whole mix)"].n
             self.pyspy.stop()
             self.sql.stop(n, "request")
-            if stage == len(self.plan.stages) - 1:
-                slowest = max(tpls, key=lambda t: figures[t.label]["mix"].p99)
-                text = asyncio.run(explain(self.server.dsn, slowest.paths[0]))
-                out = args.profile / f"explain-{size}.txt"
-                out.write_text(text + "\n")
-                print(
-                    f"EXPLAIN (ANALYZE, BUFFERS) of the slowest template in the mix ({slowest.label})"
-                    f" -> {out}",
-                    flush=True,
-                )
+            ranked = sorted(tpls, key=lambda t: -figures[t.label]["mix"].p99)
+            texts = [
+                f"== {t.label} (mix p99 {figures[t.label]['mix'].p99:.0f} ms)\n"
+                + asyncio.run(explain(self.server.dsn, t.paths[0]))
+                for t in ranked
+            ]
+            out = args.profile / f"explain-{size}.txt"
+            out.write_text("\n\n".join(texts) + "\n")
+            print(
+                f"EXPLAIN (ANALYZE, BUFFERS) of every template, slowest in the mix first "
+                f"({ranked[0].label}) -> {out}",
+                flush=True,
+            )
         if mix.errors:
             self.failures += mix.errors
             print(f"FAILED checks ({len(mix.errors)}):\n  " + "\n  ".join(sorted(set(mix.errors))[:30]))
@@ -1418,6 +1426,7 @@ def main() -> int:
     parser.add_argument("--profile-entries", type=int, default=20_000, help="size of each profiled ingest")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, server log)")
+    parser.add_argument("--tmp", type=Path, help="make the temp dir (synth output, data) under this dir")
     args = parser.parse_args()
     args.sizes = sorted(int(s) for s in args.sizes.split(","))
     for sig in (signal.SIGTERM, signal.SIGHUP):  # unwind like Ctrl-C: stop the server, remove temp dirs
@@ -1427,6 +1436,9 @@ def main() -> int:
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}",
         "commit": commit.stdout.strip(),
+        "dirty": subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split("\n")[:-1],
         "args": {k: str(v) for k, v in vars(args).items()},
     }
     print(
@@ -1435,9 +1447,11 @@ def main() -> int:
         f"disabled domains: {args.disable or 'none'}, load average {os.getloadavg()}",
         flush=True,
     )
+    if report["dirty"]:  # the server runs the working tree, not the commit
+        print(f"working tree differs from the commit under src/: {' '.join(report['dirty'])}", flush=True)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    with temp_dir(args.keep) as tmp:
+    with temp_dir(args.keep, args.tmp) as tmp:
         root = args.synth_dir
         if root is None:
             root = tmp / "synth"
