@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from phix.storage.repository import Version, format_instant, http_date
+from phix.storage.repository import Version, format_instant, utc_now
 
 
 def fragment(body: bytes) -> Any:
@@ -50,7 +50,7 @@ def bundle(
     out: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": format_instant(_now())},
+        "meta": {"lastUpdated": format_instant(utc_now())},
         "type": kind,
     }
     if total is not None:
@@ -58,12 +58,3 @@ def bundle(
     out["link"] = links
     out["entry"] = entries
     return out
-
-
-def _now() -> Any:
-    from phix.storage.repository import utc_now
-
-    return utc_now()
-
-
-__all__ = ["bundle", "fragment", "history_entry", "http_date", "link", "page_url"]
