@@ -168,8 +168,9 @@ async def experiment_b(conn: asyncpg.Connection, registry: Any) -> None:
     births = [
         r["d"]
         for r in await conn.fetch(
-            "SELECT body::jsonb->>'birthDate' AS d FROM resources TABLESAMPLE SYSTEM (5)"
-            " WHERE res_type = 'Patient' AND body::jsonb ? 'birthDate' LIMIT 2000"
+            "SELECT convert_from(body, 'UTF8')::jsonb->>'birthDate' AS d"
+            " FROM resources TABLESAMPLE SYSTEM (5) WHERE res_type = 'Patient'"
+            " AND convert_from(body, 'UTF8')::jsonb ? 'birthDate' LIMIT 2000"
         )
     ]
     current: list[float] = []
