@@ -137,8 +137,14 @@ def disabled_domains() -> list[str]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path, disabled_domains: list[str]) -> Settings:
+    # Tests link Patients in the write transaction so that they can assert on residents at once;
+    # the packaged default (the background worker) is tested in tests/mpi/test_linking.py.
     return load_settings(
-        database_url=db_url, data_dir=tmp_path, environment="test", disabled_domains=disabled_domains
+        database_url=db_url,
+        data_dir=tmp_path,
+        environment="test",
+        disabled_domains=disabled_domains,
+        mpi={"linking": "sync"},
     )
 
 

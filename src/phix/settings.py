@@ -7,6 +7,7 @@ at import time: call :func:`load_settings`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,12 @@ class DatabaseSettings(BaseModel):
     pool_max: int = 10
 
 
+class MpiSettings(BaseModel):
+    # Overrides the match model's linking mode: "sync" links a Patient inside its write
+    # transaction, "async" queues it for the linker worker (PHIX_MPI__LINKING=async).
+    linking: Literal["sync", "async"] | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHIX_", env_nested_delimiter="__", extra="ignore")
 
@@ -52,6 +59,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     fhir: FhirSettings = Field(default_factory=FhirSettings)
+    mpi: MpiSettings = Field(default_factory=MpiSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from phix.mpi.config import default_model
 from phix.mpi.features import GOLDEN_TAG_CODE, GOLDEN_TAG_SYSTEM
+from phix.mpi.linkage import MpiListener
 
 from .conftest import create, wait_linked
 from .factories import patient, resident_id
@@ -116,13 +118,12 @@ async def test_transaction_bundle_links_its_patients(
     assert len(set(links.values())) == 1
 
 
-async def test_async_mode_queues_and_the_worker_links(
+async def test_by_default_writes_are_queued_and_the_worker_links_them(
     app: Any, client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:
-    engine = app.state.mpi
-    engine.model = engine.model.model_copy(
-        update={"linking": engine.model.linking.model_copy(update={"mode": "async"})}
-    )
+    assert default_model().linking.mode == "async"
+    (listener,) = [li for li in app.state.listeners if isinstance(li, MpiListener)]
+    listener.mode = None  # the test settings ask for sync linking; use the packaged model's mode
     rid = resident_id("1990-09-09", 52)
     a = await create(client, patient("林", "婷婷", birth="1990-09-09", rid=rid, org="ptsdyyy", mrn="Q1"))
     status = (await client.get(f"/Patient/{a}/$mpi-status")).json()

@@ -68,12 +68,13 @@ class NameFrequency(BaseModel):
 
 
 class Blocking(BaseModel):
-    max_per_key: int = Field(default=200, ge=1)  # candidates read per blocking key
+    # A key shared by more records than this is too common to block on: the linker skips it.
+    max_per_key: int = Field(default=200, ge=1)
     max_candidates: int = Field(default=600, ge=1)
 
 
 class Linking(BaseModel):
-    mode: Literal["sync", "async"] = "sync"  # async: every write is queued for the linker worker
+    mode: Literal["sync", "async"] = "async"  # sync: linked inside the write transaction
     worker_poll_seconds: float = 0.2
     worker_batch: int = 200
 

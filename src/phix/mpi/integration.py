@@ -25,7 +25,7 @@ async def startup(app: FastAPI) -> None:
     async with state.db.pool.acquire() as conn:
         await engine.reload(conn)
     state.mpi = engine
-    state.listeners.append(MpiListener(engine))
+    state.listeners.append(MpiListener(engine, state.settings.mpi.linking))
     state.resident_patients = links.resident_patients
     state.source_patient_ids = links.source_patient_ids
     state.search_expanders = [*getattr(state, "search_expanders", []), expand_residents]

@@ -46,8 +46,9 @@ def deferred_linking() -> Iterator[None]:
 class MpiListener:
     """Links every institution Patient write (create, update, delete, bundles) to a resident."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, mode: str | None = None) -> None:
         self.engine = engine
+        self.mode = mode  # None: the match model's linking mode
 
     async def after_write(
         self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
@@ -62,7 +63,7 @@ class MpiListener:
                 expression=["Patient.meta.tag"],
                 code="business-rule",
             )
-        if _deferred.get() or self.engine.model.linking.mode == "async":
+        if _deferred.get() or (self.mode or self.engine.model.linking.mode) == "async":
             await defer(conn, [version.res_id])
             return
         item = Item(version.res_id, version.rid, resource)
