@@ -55,7 +55,11 @@ class MpiListener:
     ) -> None:
         if version.res_type != "Patient":
             return
-        if (resource is not None and is_golden(resource)) or await _is_golden_id(conn, version.res_id):
+        # A first version cannot be a resident: every golden record's Patient exists from the
+        # moment its mpi_golden row does, so only later versions need the lookup.
+        if (resource is not None and is_golden(resource)) or (
+            version.version > 1 and await _is_golden_id(conn, version.res_id)
+        ):
             raise FhirError(
                 Category.CONFLICT,
                 f"Patient/{version.res_id} is a resident (golden) record maintained by the patient index;"

@@ -2,13 +2,15 @@
 
 :func:`index_resource` / :func:`index_many` run a single statement whose data-modifying CTEs delete
 the old rows of the given rids from every index table and insert the new ones from ``unnest`` of
-column arrays (the deletes do not see the rows inserted by the same statement). The statement has
-a fixed shape, so asyncpg prepares it once per connection.
+column arrays (the deletes do not see the rows inserted by the same statement), into the tables
+that get rows only. There is one statement shape per set of tables, so asyncpg prepares each once
+per connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -37,37 +39,48 @@ _TYPES: dict[str, dict[str, str]] = {
 TABLES: tuple[str, ...] = tuple(_TYPES)
 
 
-def _statement(replace: bool = True) -> str:
-    """The write statement; ``replace=False`` leaves out the deletes (a resource's first version
-    has no index rows yet, and the deletes were a third of the statement's cost on creates)."""
+@lru_cache(maxsize=256)
+def _statement(replace: bool, tables: tuple[str, ...]) -> str:
+    """The write statement inserting into ``tables`` (those with rows; a fixed shape per set of
+    tables, so asyncpg prepares each once per connection). ``replace`` adds a delete from every
+    table; a resource's first version has no index rows yet and is written without them (the
+    deletes were a third of the statement's cost on creates)."""
     ctes = [f"d_{t} AS (DELETE FROM {t} WHERE rid = ANY($1::bigint[]))" for t in TABLES] if replace else []
     n = 2
-    for table, columns in _TYPES.items():
+    for table in tables:
+        columns = _TYPES[table]
         names = ["rid", "ph", "grp", *columns]
         types = ["bigint", "bigint", "smallint", *columns.values()]
         params = ", ".join(f"${n + i}::{t}[]" for i, t in enumerate(types))
         n += len(types)
         ctes.append(f"i_{table} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({params}))")
+    if not ctes:
+        return "SELECT cardinality($1::bigint[])"
     return "WITH " + ",\n".join(ctes) + "\nSELECT cardinality($1::bigint[])"
 
 
-_WRITE = _statement()
-_INSERT = _statement(replace=False)
-
-
-def _arguments(rids: list[int], items: Iterable[tuple[int, extraction.Rows]]) -> list[Any]:
-    columns: dict[str, list[list[Any]]] = {t: [[] for _ in range(3 + len(c))] for t, c in _TYPES.items()}
+def _arguments(
+    rids: list[int], items: Iterable[tuple[int, extraction.Rows]]
+) -> tuple[tuple[str, ...], list[Any]]:
+    """The tables that get rows, and the statement's arguments: the rids, then per such table its
+    column arrays."""
+    columns: dict[str, list[list[Any]]] = {}
     for rid, rows in items:
         for table, values in rows.items():
-            cols = columns[table]
+            if not values:
+                continue
+            cols = columns.get(table)
+            if cols is None:
+                cols = columns[table] = [[] for _ in range(3 + len(_TYPES[table]))]
             for row in values:
                 cols[0].append(rid)
                 for i, value in enumerate(row, start=1):
                     cols[i].append(value)
+    tables = tuple(t for t in TABLES if t in columns)
     args: list[Any] = [rids]
-    for table in TABLES:
+    for table in tables:
         args.extend(columns[table])
-    return args
+    return tables, args
 
 
 async def write_rows(
@@ -76,7 +89,10 @@ async def write_rows(
     """Replace the index rows of each ``(rid, rows)`` (rows from :func:`prepare_rows`); with
     ``fresh`` the rids are known to have no rows yet (first versions) and nothing is deleted."""
     if items:
-        await conn.execute(_INSERT if fresh else _WRITE, *_arguments([rid for rid, _ in items], items))
+        tables, args = _arguments([rid for rid, _ in items], items)
+        if fresh and not tables:
+            return
+        await conn.execute(_statement(not fresh, tables), *args)
 
 
 def prepare_rows(registry: Registry, res_type: str, resource: dict[str, Any]) -> extraction.Rows:
