@@ -93,7 +93,10 @@ def updated(model: MatchModel, m: Table, u: Table) -> MatchModel:
         }
         for name, levels in LEVELS.items()
     }
-    return model.model_copy(update={"fields": fields, "version": 0})
+    # A name nobody else carries yet weighs what name agreement weighs on average: the prior
+    # share of the name-frequency adjustment follows the chance agreement (u) of exact names.
+    names = model.name_frequency.model_copy(update={"default_frequency": fields["name"]["exact"].u})
+    return model.model_copy(update={"fields": fields, "name_frequency": names, "version": 0})
 
 
 async def _features(conn: asyncpg.Connection, sql: str, *args: object) -> list[tuple[str | None, Features]]:
@@ -123,7 +126,7 @@ async def sample(conn: asyncpg.Connection, records: int, random_pairs: int, seed
     seen: set[tuple[str, str]] = set()
     reached = 0
     for _, f in picked:
-        rows = await store.candidates(conn, blocking.hashes(f), 50)
+        rows = await store.candidates(conn, blocking.hashes(f, broad=False), 50)
         reached += len({pid for _, pid, _, _ in rows if pid != f.patient_id})
         for _, pid, _, other in rows:
             pair = (min(pid, f.patient_id), max(pid, f.patient_id))

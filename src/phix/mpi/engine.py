@@ -67,6 +67,15 @@ class _State:
     touched: set[str] = field(default_factory=set)
     created: list[str] = field(default_factory=list)
     merged: dict[str, str] = field(default_factory=dict)  # retired provisional resident -> survivor
+    joined: dict[str, str] = field(default_factory=dict)  # resident joined by the engine -> survivor
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (loser, survivor) for open reviews
+    moved_sources: dict[str, store.Stored] = field(default_factory=dict)  # stored records joined
+
+    def resolve(self, golden_id: str) -> str:
+        """The resident a resident joined in this batch now is (itself when not joined)."""
+        while golden_id in self.joined:
+            golden_id = self.joined[golden_id]
+        return golden_id
 
 
 class Engine:
@@ -80,6 +89,14 @@ class Engine:
         self.clock = clock
         self.model = model or default_model()
         self.names = store.NameCounts()
+        self._hot: set[int] = set()  # blocking keys shared by too many records (never read again)
+
+    def common_keys(self) -> set[int]:
+        """Blocking keys found shared by more than ``blocking.max_per_key`` records: the linker
+        skips them (a frequency cap). Remembered per process (keys only grow more common)."""
+        if len(self._hot) > 1_000_000:
+            self._hot.clear()
+        return self._hot
 
     async def reload(self, conn: asyncpg.Connection) -> MatchModel:
         self.model = await load_model(conn)
@@ -94,7 +111,7 @@ class Engine:
 
         def share(key: str) -> float:
             return (names.count(key) + nf.pseudo_count * nf.default_frequency) / (
-                names.total + nf.pseudo_count
+                names.residents + nf.pseudo_count
             )
 
         return Scorer(self.model, share, names.total)
@@ -180,7 +197,10 @@ class Engine:
     ) -> None:
         model = self.model
         keys = {i.patient_id: feats[i.patient_id].hashes for i in ready}
-        rows = await store.candidates(conn, sorted(set().union(*keys.values())), model.blocking.max_per_key)
+        hot = self.common_keys()
+        rows = await store.candidates(
+            conn, sorted(set().union(*keys.values())), model.blocking.max_per_key, hot
+        )
         db_by_key: dict[int, list[tuple[str, str, Features]]] = {}
         for key, pid, gid, f in rows:
             db_by_key.setdefault(key, []).append((pid, gid, f))
@@ -200,13 +220,22 @@ class Engine:
             f = feats[pid]
             pool: dict[str, tuple[str | None, Features]] = {}
             for key in keys[pid]:
+                if key in hot:
+                    continue
+                mine = st.by_key.get(key, ())
+                if len(mine) + len(db_by_key.get(key, ())) > model.blocking.max_per_key:
+                    hot.add(key)  # grew too common within this batch
+                    continue
                 for cpid, gid, cf in db_by_key.get(key, ()):
                     pool.setdefault(cpid, (gid, cf))
-                for cpid in st.by_key.get(key, ()):
+                for cpid in mine:
                     pool[cpid] = (st.golden.get(cpid), st.features[cpid])
             for cpid in list(pool):
                 if cpid in st.golden:  # processed earlier in this batch: its current state
                     pool[cpid] = (st.golden[cpid], st.features[cpid])
+                elif st.joined:
+                    g0, cf0 = pool[cpid]
+                    pool[cpid] = (st.resolve(g0) if g0 else g0, cf0)
             pool.pop(pid, None)
             live = {
                 c: (g, cf)
@@ -222,12 +251,124 @@ class Engine:
                 if g
             ]
             cands = best_per_golden(scored, forbidden.get(pid, set()))
+            if sum(c.score.grade == "certain" for c in cands) > 1 and (
+                existing.get(pid) is None or not existing[pid].manual
+            ):
+                cands = await self._join(conn, pid, cands, st, scorer, actor)
             outcomes[pid] = self._apply(item, f, cands, existing.get(pid), counts, st, actor)
             if f.name and f.name.readings and existing.get(pid) is None:
-                self.names.add(f.name.key)
+                self.names.add(f.name.key, resident=outcomes[pid].status == "new")
             st.features[pid] = f
             for key in keys[pid]:
                 st.by_key.setdefault(key, []).append(pid)
+
+    async def _join(
+        self,
+        conn: asyncpg.Connection,
+        pid: str,
+        cands: list[Candidate],
+        st: _State,
+        scorer: Scorer,
+        actor: str,
+    ) -> list[Candidate]:
+        """A record certain for several residents: join those residents into the best one when
+        the engine alone made them (no manual link or decision on either, ever), no strong
+        identifier conflicts (two different valid resident IDs, different cards), no "not the same
+        person" mark between their records, and their records resemble each other (the best pair
+        across them grades at least possible). Each join is a ``merge`` event by the engine that
+        ``$mpi-unmerge`` reverses. Returns the candidates left (joined residents dropped)."""
+        certain = [c for c in cands if c.score.grade == "certain"]
+        survivor = certain[0].golden_id
+        members = await self._members(conn, [c.golden_id for c in certain], st)
+        kept = [c for c in cands if c not in certain[1:]]
+        for cand in certain[1:]:
+            loser = cand.golden_id
+            if not await self._joinable(conn, members[survivor], members[loser], scorer):
+                kept.append(cand)
+                continue
+            snapshot = []
+            for m in members[loser]:
+                grade, score, rule = m.grade or "certain", m.score, m.rule
+                snapshot.append(
+                    {"patient_id": m.patient_id, "golden_id": loser, "grade": grade, "manual": False,
+                     "score": score, "rule": rule}
+                )  # fmt: skip
+                st.rows[m.patient_id] = (survivor, grade, False, score, rule)
+                if m.patient_id in st.golden:
+                    st.golden[m.patient_id] = survivor
+                else:
+                    st.moved_sources[m.patient_id] = m
+            members[survivor] += members.pop(loser)
+            st.joined[loser] = survivor
+            st.merged[loser] = survivor
+            st.moved.append((loser, survivor))
+            st.touched.update((loser, survivor))
+            reason = (
+                f"record {pid} matches both residents with certainty"
+                f" ({certain[0].score.total:.1f} and {cand.score.total:.1f} bits): joined by the engine"
+            )
+            detail = {"from": loser, "into": survivor, "sources": snapshot, "bridge": pid}
+            st.events.append(
+                links.Event(actor, links.MERGE, None, survivor, loser, "certain", cand.score.total, False,
+                            reason, detail)
+            )  # fmt: skip
+        return sorted(kept, key=Candidate.sort_key)
+
+    async def _members(
+        self, conn: asyncpg.Connection, golden_ids: list[str], st: _State
+    ) -> dict[str, list[store.Stored]]:
+        """Current source records of residents, this batch's links overlaying the stored ones."""
+        stored = await store.sources_of(conn, [g for g in golden_ids if g not in st.created])
+        found: dict[str, store.Stored] = {}
+        for sources in stored.values():
+            for s in sources:
+                found[s.patient_id] = s
+        found |= st.moved_sources
+        for cpid, g in st.golden.items():
+            row = st.rows.get(cpid)
+            if g is not None and cpid not in found:
+                found[cpid] = store.Stored(
+                    cpid, 0, g, row[1] if row else None, bool(row and row[2]), row[3] if row else None,
+                    row[4] if row else None, st.features[cpid],
+                )  # fmt: skip
+        out: dict[str, list[store.Stored]] = {g: [] for g in golden_ids}
+        for cpid, s in found.items():
+            current = st.golden.get(cpid) or (st.rows[cpid][0] if cpid in st.rows else s.golden_id)
+            if current in out:
+                out[current].append(s)
+        return out
+
+    async def _joinable(
+        self,
+        conn: asyncpg.Connection,
+        a: list[store.Stored],
+        b: list[store.Stored],
+        scorer: Scorer,
+    ) -> bool:
+        if not a or not b or any(s.manual for s in (*a, *b)):
+            return False
+        for x in a:
+            for y in b:
+                if strong_conflict(x.features, y.features):
+                    return False
+        best = max(scorer.score(x.features, y.features).total for x in a for y in b)
+        if best < self.model.thresholds.possible + scorer.offset:
+            return False
+        ids_a, ids_b = [s.patient_id for s in a], [s.patient_id for s in b]
+        goldens = sorted({s.golden_id for s in (*a, *b) if s.golden_id})
+        blocked = await conn.fetchval(
+            """
+            SELECT EXISTS (SELECT 1 FROM mpi_distinct
+                           WHERE (a = ANY($1::text[]) AND b = ANY($2::text[]))
+                              OR (a = ANY($2::text[]) AND b = ANY($1::text[])))
+                OR EXISTS (SELECT 1 FROM mpi_event WHERE manual
+                           AND (golden_id = ANY($3::text[]) OR previous_golden_id = ANY($3::text[])))
+            """,
+            ids_a,
+            ids_b,
+            goldens,
+        )
+        return not blocked
 
     def _apply(
         self,
@@ -292,7 +433,7 @@ class Engine:
         await residents.create(conn, st.created, now)
         await store.save_links(conn, [(pid, *link) for pid, link in st.rows.items()], now)
         for old, survivor in st.merged.items():
-            await residents.set_status(conn, old, "merged", survivor, now)
+            await residents.set_status(conn, old, "merged", st.resolve(survivor), now)
         processed = list(st.golden)
         await review.obsolete(
             conn, [p for p in processed if p not in {r.patient_id for r in st.reviews}], now
@@ -300,6 +441,8 @@ class Engine:
         for r in st.reviews:
             r.golden_id = st.golden.get(r.patient_id)
         opened = await review.open_items(conn, st.reviews, now)
+        for loser, survivor in st.moved:
+            await review.joined(conn, loser, st.resolve(survivor), now)
         st.events += [
             links.Event(
                 actor,
@@ -328,6 +471,16 @@ def _stays(current: str, target: str | None, cands: list[Candidate], others: int
     if others and mine is not None and mine.score.grade == "certain":
         return True
     return target is None and (not others or (mine is not None and mine.score.grade != "none"))
+
+
+def strong_conflict(a: Features, b: Features) -> bool:
+    """Strong identifiers that say two records are different people: two different valid
+    resident IDs, or citizen (virtual) cards on both sides without one in common."""
+    if a.id18 and b.id18 and a.id18 != b.id18:
+        return True
+    if a.cards and b.cards and not set(a.cards) & set(b.cards):
+        return True
+    return bool(a.vcards and b.vcards and not set(a.vcards) & set(b.vcards))
 
 
 def _new_reason(grade: str) -> str:

@@ -271,8 +271,16 @@ class AddressTokens:
         return (self.district, self.town, self.locality, self.rest)
 
 
+_LATIN_WORDS = re.compile(r"[^\W_]+")
+
+
 def address(text: str) -> AddressTokens | None:
-    """Split a Chinese address into district / town / village-or-community / the rest."""
+    """Split a Chinese address into district / town / village-or-community / the rest. An address
+    without Han characters keeps its words (``rest`` = lower-case words joined by blanks)."""
+    if not any(is_han(c) for c in text):
+        # No Chinese structure to find: the words, lower-cased, in order (compared word-wise).
+        words = _LATIN_WORDS.findall(unicodedata.normalize("NFKC", text).lower())
+        return AddressTokens("", "", "", " ".join(words)) if words else None
     clean = to_simplified(unicodedata.normalize("NFKC", text))
     clean = re.sub(r"[\s,，。、()（）#]+", "", clean).replace("號", "号")
     if not clean:

@@ -97,6 +97,24 @@ async def obsolete(conn: asyncpg.Connection, patient_ids: Sequence[str], now: da
         )
 
 
+async def joined(conn: asyncpg.Connection, loser: str, survivor: str, now: datetime) -> None:
+    """Resident ``loser`` was joined into ``survivor``: open items point at the survivor, and items
+    whose candidates were all among the two residents are settled (closed as obsolete)."""
+    await conn.execute(
+        "UPDATE mpi_review SET golden_id = $2 WHERE golden_id = $1 AND status = 'open'", loser, survivor
+    )
+    await conn.execute(
+        "UPDATE mpi_review SET status = 'obsolete', resolved_at = $3, resolved_by = 'mpi-engine',"
+        " reason = 'the residents were joined by the engine'"
+        " WHERE status = 'open' AND golden_id = $2 AND NOT EXISTS ("
+        "   SELECT 1 FROM jsonb_array_elements(candidates) AS c"
+        "   WHERE c ->> 'golden_id' <> ALL (ARRAY[$1, $2]))",
+        loser,
+        survivor,
+        now,
+    )
+
+
 async def items(conn: asyncpg.Connection, status: str | None, after: int, limit: int) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(

@@ -243,7 +243,7 @@ def compare(a: Features, b: Features) -> dict[str, str]:
 
 
 class Scorer:
-    """Scores pairs with one model; ``frequency(name_key)`` gives the share of records with a name."""
+    """Scores pairs with one model; ``frequency(name_key)`` gives the share of residents with a name."""
 
     def __init__(self, model: MatchModel, frequency: Frequency | None = None, size: int = 0) -> None:
         self.model = model

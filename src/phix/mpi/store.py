@@ -172,9 +172,16 @@ async def save_links(conn: asyncpg.Connection, links: Sequence[Link], now: datet
 
 
 async def candidates(
-    conn: asyncpg.Connection, keys: Sequence[int], per_key: int
+    conn: asyncpg.Connection, keys: Sequence[int], per_key: int, hot: set[int] | None = None
 ) -> list[tuple[int, str, str, Features]]:
-    """``(key, patient_id, golden_id, features)`` of linked records sharing a blocking key."""
+    """``(key, patient_id, golden_id, features)`` of linked records sharing a blocking key.
+
+    At most ``per_key`` records are read per key. With ``hot`` (the frequency cap of the linker),
+    a key shared by more than ``per_key`` records is skipped altogether and added to ``hot``;
+    keys already in ``hot`` are not read. Without it, such keys are truncated (samples)."""
+    wanted = sorted(set(keys) - (hot or set()))
+    if not wanted:
+        return []
     rows = await conn.fetch(
         """
         SELECT k.key, r.patient_id, r.golden_id, r.features
@@ -183,9 +190,17 @@ async def candidates(
         JOIN mpi_record r ON r.rid = b.rid
         WHERE r.golden_id IS NOT NULL
         """,
-        sorted(set(keys)),
-        per_key,
+        wanted,
+        per_key + 1 if hot is not None else per_key,
     )
+    if hot is not None:
+        per: dict[int, int] = {}
+        for row in rows:
+            per[row["key"]] = per.get(row["key"], 0) + 1
+        common = {k for k, n in per.items() if n > per_key}
+        if common:
+            hot |= common
+            rows = [r for r in rows if r["key"] not in common]
     parsed: dict[str, Features] = {}
     out = []
     for row in rows:
@@ -224,20 +239,25 @@ async def source_counts(conn: asyncpg.Connection, golden_ids: Sequence[str]) -> 
 
 
 class NameCounts:
-    """How many records carry each name reading (for name-frequency weights), cached briefly."""
+    """How many residents carry each name reading (for name-frequency weights), cached briefly.
+
+    Residents, not records: a resident registered at five hospitals has five records with one
+    name, and counting them would make a rare name look common exactly when its duplicates arrive.
+    """
 
     def __init__(self, ttl: float = 60.0) -> None:
         self.ttl = ttl
         self._counts: dict[str, tuple[float, int]] = {}
-        self._total: tuple[float, int] = (0.0, 0)
+        self._total: tuple[float, int] = (0.0, 0)  # records (the index size)
+        self._residents = 0
 
     async def prefetch(self, conn: asyncpg.Connection, keys: Iterable[str]) -> None:
         now = time.monotonic()
         stale = sorted({k for k in keys if k and now - self._counts.get(k, (-1e9, 0))[0] > self.ttl})
         if stale:
             rows = await conn.fetch(
-                "SELECT name_key, count(*) AS n FROM mpi_record"
-                " WHERE name_key = ANY($1::text[]) GROUP BY name_key",
+                "SELECT name_key, count(DISTINCT golden_id) AS n FROM mpi_record"
+                " WHERE name_key = ANY($1::text[]) AND golden_id IS NOT NULL GROUP BY name_key",
                 stale,
             )
             found = {r["name_key"]: r["n"] for r in rows}
@@ -246,25 +266,36 @@ class NameCounts:
             if len(self._counts) > 200_000:
                 self._counts.clear()
         if now - self._total[0] > self.ttl:
-            estimate = await conn.fetchval(
-                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'mpi_record'::regclass"
-            )
-            total = (
-                estimate
-                if estimate and estimate > 50_000
-                else await conn.fetchval("SELECT count(*) FROM mpi_record")
-            )
-            self._total = (now, int(total or 0))
+            self._total = (now, await _estimate_rows(conn, "mpi_record"))
+            self._residents = await _estimate_rows(conn, "mpi_golden", "status = 'active'")
 
-    def add(self, key: str) -> None:
-        """Count a record added in the current batch."""
-        when, n = self._counts.get(key, (time.monotonic(), 0))
-        self._counts[key] = (when, n + 1)
+    def add(self, key: str, resident: bool = True) -> None:
+        """Count a record added in the current batch (``resident``: it founded a new resident)."""
+        if resident:
+            when, n = self._counts.get(key, (time.monotonic(), 0))
+            self._counts[key] = (when, n + 1)
+            self._residents += 1
         self._total = (self._total[0], self._total[1] + 1)
 
     def count(self, key: str) -> int:
+        """Residents with this name reading."""
         return self._counts.get(key, (0.0, 0))[1]
 
     @property
     def total(self) -> int:
+        """Records in the index."""
         return self._total[1]
+
+    @property
+    def residents(self) -> int:
+        return self._residents
+
+
+async def _estimate_rows(conn: asyncpg.Connection, table: str, where: str = "true") -> int:
+    """The planner's row estimate of a big table, an exact count of a small one."""
+    estimate = await conn.fetchval(
+        "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", table
+    )
+    if estimate and estimate > 50_000:
+        return int(estimate)
+    return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}") or 0)

@@ -36,7 +36,9 @@ async def match(
 ) -> list[Candidate]:
     """Residents matching ``resource``, best first (grade ``none`` left out). Reads only."""
     f = from_patient(exclude or "$match", resource)
-    rows = await store.candidates(conn, list(f.hashes), engine.model.blocking.max_per_key)
+    rows = await store.candidates(
+        conn, list(f.hashes), engine.model.blocking.max_per_key, engine.common_keys()
+    )
     pool = {pid: (gid, cf) for _, pid, gid, cf in rows if pid != exclude}
     goldens = sorted({g for g, _ in pool.values()})
     active = {g for g, (state, _) in (await _statuses(conn, goldens)).items() if state == "active"}
