@@ -201,3 +201,75 @@ async def test_delete_of_nothing_writes_nothing(conn: asyncpg.Connection) -> Non
         await repo.update("Patient", created.res_id, {"resourceType": "Patient"}, if_match=1)
     assert stale.value.category is Category.PRECONDITION
     assert await conn.fetchval("SELECT count(*) FROM resource_versions") == 2
+
+
+class _Recording:
+    """A listener without ``after_write_many``: called once per written version."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    async def after_write(self, conn: asyncpg.Connection, version: Version, resource: Any) -> None:
+        self.seen.append((version.res_id, version.version))
+
+
+async def test_put_many_creates_updates_and_revives_in_one_batch(
+    app: Any, client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    kept = (await client.post("/Patient", json={"resourceType": "Patient", "gender": "male"})).json()["id"]
+    gone = (await client.post("/Patient", json={"resourceType": "Patient"})).json()["id"]
+    assert (await client.delete(f"/Patient/{gone}")).status_code in (200, 204)
+    recording = _Recording()
+    repo = Repository(conn, RequestContext(), [*app.state.listeners, recording])
+    items = [
+        ("batch-new", {"resourceType": "Patient", "name": [{"family": "Lin"}]}),
+        (kept, {"resourceType": "Patient", "name": [{"family": "Chen"}]}),
+        (gone, {"resourceType": "Patient", "name": [{"family": "Huang"}]}),
+    ]
+    versions = await repo.put_many("Patient", items)
+
+    assert [(v.res_id, v.version, v.deleted, v.method) for v in versions] == [
+        ("batch-new", 1, False, "PUT"),
+        (kept, 2, False, "PUT"),
+        (gone, 3, False, "PUT"),
+    ]
+    assert sorted(recording.seen) == sorted((v.res_id, v.version) for v in versions)
+    assert await _gaps(conn) == []
+    for version, (res_id, sent) in zip(versions, items, strict=True):
+        read = await client.get(f"/Patient/{res_id}")
+        assert read.status_code == 200
+        assert read.json()["name"] == sent["name"]
+        assert read.json()["meta"]["versionId"] == str(version.version)
+        assert orjson.loads(version.body or b"") == read.json()
+    # the search index listener wrote every version's rows in the batch (new and replaced)
+    for family, res_id in [("Lin", "batch-new"), ("Chen", kept), ("Huang", gone)]:
+        found = (await client.get("/Patient", params={"family": family})).json()
+        assert [e["resource"]["id"] for e in found.get("entry", [])] == [res_id]
+    males = (await client.get("/Patient", params={"gender": "male"})).json()
+    assert males.get("entry", []) == []  # the replaced version's rows are gone
+
+
+async def test_put_many_is_atomic_when_a_reference_is_missing(
+    app: Any, client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    before = await conn.fetch("SELECT * FROM resource_versions ORDER BY seq")
+    repo = Repository(conn, RequestContext(), app.state.listeners)
+    items = [
+        ("ok-1", {"resourceType": "Patient"}),
+        ("bad-1", {"resourceType": "Patient", "generalPractitioner": [{"reference": "Practitioner/none"}]}),
+    ]
+    with pytest.raises(FhirError) as raised:
+        await repo.put_many("Patient", items)
+    assert raised.value.category == Category.CONFLICT
+    assert await conn.fetch("SELECT * FROM resource_versions ORDER BY seq") == before
+    assert await conn.fetchval("SELECT count(*) FROM resources WHERE res_id IN ('ok-1', 'bad-1')") == 0
+
+
+async def test_put_many_validates_and_refuses_duplicate_ids(conn: asyncpg.Connection) -> None:
+    repo = Repository(conn, RequestContext())
+    with pytest.raises(FhirError):
+        await repo.put_many("Patient", [("v-1", {"resourceType": "Patient", "gender": 5})])
+    with pytest.raises(ValueError):
+        await repo.put_many("Patient", [("d-1", {"resourceType": "Patient"})] * 2)
+    assert await repo.put_many("Patient", []) == []
+    assert await conn.fetchval("SELECT count(*) FROM resources") == 0

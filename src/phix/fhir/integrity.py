@@ -8,14 +8,14 @@ entry of the same bundle creates.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 
 from phix.fhir.references import check_targets_exist, local_targets
-from phix.storage.repository import Version
+from phix.storage.repository import Version, Written
 
 _deferred: contextvars.ContextVar[dict[tuple[str, str], str] | None] = contextvars.ContextVar(
     "deferred_references", default=None
@@ -46,6 +46,23 @@ class ReferentialIntegrity:
         targets.pop((version.res_type, version.res_id), None)  # a self-reference is fine
         if not targets:
             return
+        await self._check(conn, targets)
+
+    async def after_write_many(self, conn: asyncpg.Connection, written: Sequence[Written]) -> None:
+        """The targets of a batch, checked in one query."""
+        targets: dict[tuple[str, str], str] = {}
+        for version, resource in written:
+            if resource is None:
+                continue
+            own = local_targets(resource, self.base_url, version.res_type)
+            own.pop((version.res_type, version.res_id), None)
+            for key, path in own.items():
+                targets.setdefault(key, path)
+        if targets:
+            await self._check(conn, targets)
+
+    @staticmethod
+    async def _check(conn: asyncpg.Connection, targets: dict[tuple[str, str], str]) -> None:
         collected = _deferred.get()
         if collected is not None:
             for key, path in targets.items():

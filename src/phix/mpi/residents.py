@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -68,6 +69,7 @@ async def refresh(
     )
     stored = {r["res_id"]: None if r["deleted"] else r["body"] for r in rows}
     explained: list[tuple[str, str]] = []
+    writes: list[tuple[str, dict[str, Any]]] = []
     for golden_id in ids:
         linked = sources.get(golden_id) or []
         state, merged_into = status.get(golden_id, ("active", None))
@@ -80,12 +82,11 @@ async def refresh(
             if state == "active":
                 await set_status(conn, golden_id, "retired", None, now)
             resource = golden.retired(merged_into)
-        if golden_id not in stored:
-            await repo.create("Patient", resource, res_id=golden_id, validated=True)
-        else:
-            body = stored[golden_id]
-            if body is None or not golden.same_content(orjson.loads(body), resource):
-                await repo.update("Patient", golden_id, resource, validated=True, method="PUT")
+        body = stored.get(golden_id)
+        if body is None or not golden.same_content(orjson.loads(body), resource):
+            writes.append((golden_id, resource))
+    # One batched write (resources, versions, search index) for all the residents that changed.
+    await repo.put_many("Patient", writes, validated=True)
     if explained:
         await conn.execute(
             "UPDATE mpi_golden g SET survivorship = t.why::jsonb, updated_at = $3"

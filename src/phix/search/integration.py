@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ import asyncpg
 from fastapi import FastAPI
 
 from phix.fhir.interactions.search import router
-from phix.search.indexer import clear_resource, index_resource
+from phix.search.extract import Rows
+from phix.search.indexer import clear_resource, index_resource, prepare_rows, write_rows
 from phix.search.registry import Registry, load_registry
 from phix.search.service import find
-from phix.storage.repository import Version
+from phix.storage.repository import Version, Written
 
 # The repository's profiles/ folder (editable install / source checkout).
 _SOURCE_PROFILES = Path(__file__).resolve().parents[3] / "profiles"
@@ -49,6 +51,19 @@ class SearchIndexer:
             # A first version's rid is new: it has no index rows to replace.
             fresh = version.version == 1
             await index_resource(conn, self.registry, version.rid, version.res_type, resource, fresh=fresh)
+
+    async def after_write_many(self, conn: asyncpg.Connection, written: Sequence[Written]) -> None:
+        """A batch's index rows in at most two statements (first versions, later versions)."""
+        first: list[tuple[int, Rows]] = []
+        later: list[tuple[int, Rows]] = []
+        for version, resource in written:
+            if resource is None or version.deleted:
+                later.append((version.rid, {}))
+                continue
+            rows = prepare_rows(self.registry, version.res_type, resource)
+            (first if version.version == 1 else later).append((version.rid, rows))
+        await write_rows(conn, first, fresh=True)
+        await write_rows(conn, later)
 
 
 class Finder:

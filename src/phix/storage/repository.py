@@ -46,11 +46,18 @@ class Version:
 
 
 class WriteListener(Protocol):
-    """Called inside the write transaction after each new version (resource None = deleted)."""
+    """Called inside the write transaction after each new version (resource None = deleted).
+
+    A listener may also define ``after_write_many(conn, written)`` with ``written`` a sequence of
+    ``(version, resource)``: :meth:`Repository.put_many` then calls it once for the whole batch
+    (one round trip instead of one per resource); otherwise ``after_write`` is called per item."""
 
     async def after_write(
         self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
     ) -> None: ...
+
+
+Written = tuple[Version, dict[str, Any] | None]
 
 
 Clock = Callable[[], datetime]
@@ -102,6 +109,31 @@ WITH cur AS (
 )
 INSERT INTO resource_versions (rid, res_type, res_id, version, last_updated, method, deleted, body)
 SELECT rid, res_type, res_id, $2, $3, $6, $5, $4 FROM cur
+"""
+
+
+_INSERT_NEW_MANY = """
+WITH cur AS (
+    INSERT INTO resources (res_type, res_id, version, last_updated, deleted, body)
+    SELECT $1, t.res_id, 1, $3, false, t.body FROM unnest($2::text[], $4::bytea[]) AS t(res_id, body)
+    ON CONFLICT (res_type, res_id) DO NOTHING
+    RETURNING rid, res_id, body
+)
+INSERT INTO resource_versions (rid, res_type, res_id, version, last_updated, method, deleted, body)
+SELECT rid, $1, res_id, 1, $3, $5, false, body FROM cur
+RETURNING rid, res_id
+"""
+
+_INSERT_NEXT_MANY = """
+WITH t AS (
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bytea[]) AS t(rid, version, body)
+), cur AS (
+    UPDATE resources r SET version = t.version, last_updated = $4, deleted = false, body = t.body
+    FROM t WHERE r.rid = t.rid
+    RETURNING r.rid, r.res_type, r.res_id, r.version, r.body
+)
+INSERT INTO resource_versions (rid, res_type, res_id, version, last_updated, method, deleted, body)
+SELECT rid, res_type, res_id, version, $4, $5, false, body FROM cur
 """
 
 
@@ -214,6 +246,74 @@ class Repository:
                 ), False
         raise FhirError(Category.BUSY, f"Could not update {res_type}/{res_id}: concurrent creates")
 
+    async def put_many(
+        self,
+        res_type: str,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        method: str = "PUT",
+        validated: bool = False,
+    ) -> list[Version]:
+        """:meth:`update` (or update-as-create) of many ``(id, resource)`` of one type in one
+        transaction and a constant number of round trips: one row-lock read, one insert of the new
+        resources, one update of the existing ones, one call per listener (``after_write_many``
+        where the listener has it). Versions are returned in the order of ``items``; ids must be
+        distinct."""
+        if not items:
+            return []
+        if not validated:
+            for _, resource in items:
+                validate(res_type, resource)
+        ids = [res_id for res_id, _ in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("put_many: ids must be distinct")
+        async with self.conn.transaction():
+            rows = await self.conn.fetch(
+                "SELECT rid, res_id, version FROM resources WHERE res_type = $1 AND res_id = ANY($2::text[])"
+                " ORDER BY rid FOR UPDATE",
+                res_type,
+                ids,
+            )
+            current = {r["res_id"]: (r["rid"], r["version"]) for r in rows}
+            moment = self.clock()
+            written: dict[str, Written] = {}
+            fresh = [(res_id, r) for res_id, r in items if res_id not in current]
+            if fresh:
+                stored = {res_id: with_meta(r, res_id, 1, moment) for res_id, r in fresh}
+                bodies = {res_id: fhirjson.dumps(doc) for res_id, doc in stored.items()}
+                inserted = await self.conn.fetch(
+                    _INSERT_NEW_MANY, res_type, list(bodies), moment, list(bodies.values()), method
+                )
+                for row in inserted:
+                    res_id = row["res_id"]
+                    version = Version(row["rid"], res_type, res_id, 1, moment, False, bodies[res_id], method)
+                    written[res_id] = (version, stored[res_id])
+            later = [(res_id, r) for res_id, r in items if res_id in current]
+            if later:
+                stored = {res_id: with_meta(r, res_id, current[res_id][1] + 1, moment) for res_id, r in later}
+                bodies = {res_id: fhirjson.dumps(doc) for res_id, doc in stored.items()}
+                await self.conn.execute(
+                    _INSERT_NEXT_MANY,
+                    [current[res_id][0] for res_id in bodies],
+                    [current[res_id][1] + 1 for res_id in bodies],
+                    list(bodies.values()),
+                    moment,
+                    method,
+                )
+                for res_id, body in bodies.items():
+                    rid, number = current[res_id][0], current[res_id][1] + 1
+                    written[res_id] = (
+                        Version(rid, res_type, res_id, number, moment, False, body, method),
+                        stored[res_id],
+                    )
+            await self._notify_many(list(written.values()))
+            # Created by a concurrent transaction between our read and our insert: update those.
+            for res_id, resource in items:
+                if res_id not in written:
+                    version, _ = await self.update(res_type, res_id, resource, method=method, validated=True)
+                    written[res_id] = (version, None)
+        return [written[res_id][0] for res_id in ids]
+
     async def delete(self, res_type: str, res_id: str, *, if_match: int | None = None) -> Version | None:
         """Write a tombstone version. None when there was nothing to delete (already gone or unknown)."""
         async with self.conn.transaction():
@@ -307,6 +407,17 @@ class Repository:
     async def _notify(self, version: Version, resource: dict[str, Any] | None) -> None:
         for listener in self.listeners:
             await listener.after_write(self.conn, version, resource)
+
+    async def _notify_many(self, written: Sequence[Written]) -> None:
+        if not written:
+            return
+        for listener in self.listeners:
+            many = getattr(listener, "after_write_many", None)
+            if many is not None:
+                await many(self.conn, written)
+            else:
+                for version, resource in written:
+                    await listener.after_write(self.conn, version, resource)
 
 
 def _check_if_match(if_match: int | None, res_type: str, res_id: str, current: int) -> None:
