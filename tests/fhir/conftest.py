@@ -12,19 +12,16 @@ import logging
 import re
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from pydantic import BaseModel
 
-from phix.app import create_app
 from phix.observability import JsonFormatter
-from phix.settings import load_settings
 
 STORE_ONLY = ["mpi"]  # domains left out of these tests' apps (see disabled_domains)
 OUTCOME_ISSUE_KEYS = {"severity", "code", "diagnostics", "expression"}
@@ -193,37 +190,8 @@ def json_log() -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-async def shared_db(db_factory: Any) -> AsyncIterator[str]:
-    dsn: str = await db_factory.new()
-    yield dsn
-    await db_factory.drop(dsn)
-
-
-@pytest.fixture(scope="module")
-async def shared_app(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
-    settings = load_settings(
-        database_url=shared_db,
-        data_dir=tmp_path_factory.mktemp("data"),
-        environment="test",
-        disabled_domains=STORE_ONLY,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture(scope="module")
-async def shared_client(shared_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=shared_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://phix.test/fhir") as http:
-        yield http
-
-
-@pytest.fixture
-async def shared_conn(shared_db: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(shared_db)
-    yield connection
-    await connection.close()
+def shared_disabled_domains() -> list[str]:
+    return list(STORE_ONLY)
 
 
 @pytest.fixture

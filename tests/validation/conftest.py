@@ -8,7 +8,7 @@ The many small cases share one app and database per module; each checks that it 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,6 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
-
-from phix.app import create_app
-from phix.settings import load_settings
 
 STORE_ONLY = ["mpi"]
 SAMPLE = Path(__file__).resolve().parents[2] / "synthetic_data" / "bundles"
@@ -31,37 +27,18 @@ def disabled_domains() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def shared_db(db_factory: Any) -> AsyncIterator[str]:
-    dsn: str = await db_factory.new()
-    yield dsn
-    await db_factory.drop(dsn)
+def shared_disabled_domains() -> list[str]:
+    return list(STORE_ONLY)
 
 
 @pytest.fixture(scope="module")
-async def shared_app(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
-    settings = load_settings(
-        database_url=shared_db,
-        data_dir=tmp_path_factory.mktemp("data"),
-        environment="test",
-        disabled_domains=STORE_ONLY,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture(scope="module")
-async def api(shared_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=shared_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://phix.test/fhir") as http:
-        yield http
+def api(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return shared_client
 
 
 @pytest.fixture
-async def db(shared_db: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(shared_db)
-    yield connection
-    await connection.close()
+def db(shared_conn: asyncpg.Connection) -> asyncpg.Connection:
+    return shared_conn
 
 
 async def _counts(conn: asyncpg.Connection) -> tuple[int, ...]:
