@@ -131,7 +131,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dsn, embedded = resolve_database_url(settings)
-        db = await Database.connect(dsn, min_size=settings.db.pool_min, max_size=settings.db.pool_max)
+        db = await Database.connect(
+            dsn,
+            min_size=settings.db.pool_min,
+            max_size=settings.db.pool_max,
+            wait_seconds=settings.db.connect_wait,
+        )
         app.state.db = db
         app.state.embedded = embedded
         app.state.listeners = []

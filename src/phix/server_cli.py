@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from phix.observability import configure_logging
@@ -30,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from phix.storage.database import resolve_database_url
-    from phix.storage.migrate import apply_migrations
+    from phix.storage.database import DatabaseUnavailable, resolve_database_url
 
     overrides: dict[str, object] = {}
     if args.data_dir:
@@ -47,7 +47,11 @@ def serve_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     dsn, embedded = resolve_database_url(settings)
     try:
-        asyncio.run(_migrate(dsn, apply_migrations))
+        try:
+            asyncio.run(_migrate(dsn, settings.db.connect_wait))
+        except DatabaseUnavailable as exc:
+            print(f"phix: {exc}", file=sys.stderr, flush=True)
+            return 1
         # Workers (separate processes) find the database through the environment.
         os.environ["PHIX_DATABASE_URL"] = dsn
         os.environ["PHIX_DATA_DIR"] = str(settings.data_dir)
@@ -84,11 +88,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def _migrate(dsn: str, apply: object) -> None:
-    import asyncpg
+async def _migrate(dsn: str, wait_seconds: float) -> None:
+    """Apply the migrations once before the workers start (waiting for the database to answer)."""
+    from phix.storage.database import first_connection
+    from phix.storage.migrate import apply_migrations
 
-    conn = await asyncpg.connect(dsn)
+    conn = await first_connection(dsn, wait_seconds)
     try:
-        await apply(conn)  # type: ignore[operator]
+        await apply_migrations(conn)
     finally:
         await conn.close()

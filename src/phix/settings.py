@@ -36,6 +36,8 @@ class ServerSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     pool_min: int = 2
     pool_max: int = 10
+    # How long start-up waits for an external database that does not answer yet (PHIX_DB__CONNECT_WAIT).
+    connect_wait: float = 60.0
 
 
 class MpiSettings(BaseModel):
