@@ -189,6 +189,17 @@ def test_token_rows_of_datatypes() -> None:
         ("100.00", "99.995", "100.005"),
         ("1e2", "50", "150"),
         ("0.5", "0.45", "0.55"),
+        # beyond the 28 digits of Python's default decimal context: still exact
+        (
+            "1.00000000000000000000000000000001",
+            "1.000000000000000000000000000000005",
+            "1.000000000000000000000000000000015",
+        ),
+        (
+            "12345678901234567890123456789012345",
+            "12345678901234567890123456789012344.5",
+            "12345678901234567890123456789012345.5",
+        ),
     ],
 )
 def test_number_implicit_precision(raw: str, low: str, high: str) -> None:
@@ -200,6 +211,14 @@ def test_number_implicit_precision(raw: str, low: str, high: str) -> None:
 def test_a_number_is_inside_its_own_precision_range(value: Decimal) -> None:
     parsed = number.parse("n", str(value), None)
     assert parsed.low <= value < parsed.high
+
+
+@given(st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=0, max_value=12))
+def test_long_numbers_keep_every_digit(digits: int, places: int) -> None:
+    value = Decimal(digits).scaleb(-places)
+    parsed = number.parse("n", str(value), None)
+    assert parsed.low < value < parsed.high
+    assert parsed.high - parsed.low == Decimal(1).scaleb(int(value.as_tuple().exponent))
 
 
 @pytest.mark.parametrize("raw", ["", "abc", "1,5", " 5", "nan", "Infinity"])

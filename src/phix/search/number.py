@@ -8,7 +8,7 @@ of the given digits); ``1e2`` means ``[50, 150)``. Other prefixes compare with t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from phix.search.errors import bad_value
@@ -58,13 +58,23 @@ class NumberValue:
     high: Decimal
 
 
+def exact(*operands: Decimal) -> Context:
+    """A context precise enough that adding or subtracting ``operands`` is exact (the default
+    context rounds to 28 digits; FHIR decimals may carry more)."""
+    digits = max(len(op.as_tuple().digits) for op in operands)
+    exponents = [int(e) for op in operands if isinstance(e := op.as_tuple().exponent, int)]
+    span = (max(exponents) - min(exponents)) if exponents else 0
+    return Context(prec=max(28, digits + span + 2))
+
+
 def parse_number(name: str, raw: str, text: str) -> tuple[Decimal, Decimal, Decimal]:
     number = to_decimal(text) if text and text.strip() == text else None
     if number is None:
         raise bad_value(name, raw, "not a number")
     exponent = number.as_tuple().exponent
     half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
-    return number, number - half, number + half
+    ctx = exact(number, half)
+    return number, ctx.subtract(number, half), ctx.add(number, half)
 
 
 def parse(name: str, raw: str, modifier: str | None) -> NumberValue:
@@ -78,8 +88,10 @@ def range_condition(sql: Sql, low: str, high: str, value: NumberValue) -> str:
         eq = f"({low} >= {s_low} AND {low} < {s_high} AND {high} < {s_high})"  # see date.range_condition
         return eq if value.prefix == "eq" else f"NOT {eq}"
     if value.prefix == "ap":
-        delta = abs(value.value) / 10
-        lo, hi = sql.bind(value.value - delta, "numeric"), sql.bind(value.value + delta, "numeric")
+        delta = abs(value.value).scaleb(-1)  # 10%, exact
+        ctx = exact(value.value, delta)
+        lo = sql.bind(ctx.subtract(value.value, delta), "numeric")
+        hi = sql.bind(ctx.add(value.value, delta), "numeric")
         return f"({low} <= {hi} AND {high} >= {lo})"
     v = sql.bind(value.value, "numeric")
     return {
