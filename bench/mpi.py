@@ -222,7 +222,7 @@ async def phix_run(
         }  # fmt: skip
         if model is None:
             estimate = await em.estimate(
-                conn, default_model(), records=3000, random_pairs=50_000, calibrate=True
+                conn, default_model(), records=5000, random_pairs=300_000, calibrate=True
             )
             result["em_model"] = estimate.model
         return result

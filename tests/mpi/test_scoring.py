@@ -125,3 +125,17 @@ def test_agreeing_and_disagreeing_fields_are_reported() -> None:
     s = score(a, b)
     assert "phone" in s.disagreed and {"name", "birth", "address"} <= set(s.agreed)
     assert 0.99 < s.probability(default_model()) <= 1.0
+
+
+def test_two_valid_ids_far_apart_are_two_people_even_with_name_and_birthday() -> None:
+    """Same name, birthday, sex and district, each with a valid ID: different order codes far
+    apart are two people, however rare the name; IDs one typo apart may still be one person."""
+    rare = {"yujianhua": 1e-7}
+    a = patient("余", "建华", birth="1944-08-05", gender="male", rid=resident_id("1944-08-05", 653, "350321"))
+    b = patient("余", "建华", birth="1944-08-05", gender="male", rid=resident_id("1944-08-05", 591, "350321"))
+    s = score(a, b, rare)
+    assert s.grade != "certain" and "different valid resident IDs" in " ".join(s.notes)
+    near = patient(
+        "余", "建华", birth="1944-08-05", gender="male", rid=resident_id("1944-08-05", 655, "350321")
+    )
+    assert score(a, near, rare).grade == "certain"

@@ -119,6 +119,7 @@ async def sample(conn: asyncpg.Connection, records: int, random_pairs: int, seed
     if total < 2:
         return Sample([], [], total, 0.0)
     share = min(1.0, records / total)
+    await conn.execute("SELECT setseed($1)", ((seed * 7919) % 1000) / 1000.0)  # the same sample again
     picked = await _features(
         conn, "SELECT golden_id, features FROM mpi_record WHERE random() < $1 LIMIT $2", share * 1.2, records
     )

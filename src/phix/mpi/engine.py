@@ -114,7 +114,12 @@ class Engine:
                 names.residents + nf.pseudo_count
             )
 
-        return Scorer(self.model, share, names.total)
+        def others(key: str) -> float:
+            return (max(names.count(key) - 1, 0) + nf.pseudo_count * nf.default_frequency) / (
+                names.residents + nf.pseudo_count
+            )
+
+        return Scorer(self.model, share, names.total, others)
 
     async def link(
         self, conn: asyncpg.Connection, items: Sequence[Item], actor: str = ENGINE_ACTOR

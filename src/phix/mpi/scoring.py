@@ -4,7 +4,8 @@ Each field is compared to an agreement level (:data:`phix.mpi.config.LEVELS`); t
 is the sum of the levels' weights ``log2(m/u)`` in bits, the name weight adjusted by how common
 the name is. Rules can make a pair certain (same valid resident ID, same card, same institution
 record number, each only when birth date, sex and name do not contradict) or forbid certainty
-(two different valid resident IDs, unless the name and the birth date agree exactly).
+(two different valid resident IDs, unless they are at most two characters apart and the name and
+the birth date agree exactly).
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ def compare_name(a: Name | None, b: Name | None) -> str:
 
 def _latin_parts(a: Name, b: Name) -> str:
     """Names in Latin script compared part by part (either order): one part equal and the other
-    close -> phonetic; one part equal or the whole close -> fuzzy."""
+    close -> phonetic; one part equal or the whole close -> fuzzy. A name with one part only
+    (the other not recorded) agreeing with a part of the other name -> fuzzy."""
     best = "disagree"
+    for x, y in ((a, b), (b, a)):
+        single = x.given if not x.family else x.family if not x.given else ""
+        parts = (y.family, y.given)
+        if single and all(parts) and max(JaroWinkler.similarity(single, p) for p in parts) >= 0.92:
+            return "fuzzy"
     for fam, giv in ((b.family, b.given), (b.given, b.family)):
         if not (a.family and a.given and fam and giv):
             continue
@@ -207,7 +214,7 @@ def compare_address(a: Features, b: Features) -> str:
         # No Chinese administrative structure: compare the whole address text.
         if rest_a == rest_b:
             return "exact"
-        similarity = fuzz.token_sort_ratio(rest_a, rest_b)
+        similarity = fuzz.token_set_ratio(rest_a, rest_b)  # words in any order, a part missing
         return "locality" if similarity >= 90 else "town" if similarity >= 75 else "disagree"
     return "disagree"
 
@@ -245,19 +252,29 @@ def compare(a: Features, b: Features) -> dict[str, str]:
 class Scorer:
     """Scores pairs with one model; ``frequency(name_key)`` gives the share of residents with a name."""
 
-    def __init__(self, model: MatchModel, frequency: Frequency | None = None, size: int = 0) -> None:
+    def __init__(
+        self,
+        model: MatchModel,
+        frequency: Frequency | None = None,
+        size: int = 0,
+        others: Frequency | None = None,
+    ) -> None:
         self.model = model
         self.table = model.weights()
         self.frequency = frequency
+        # The share of residents with a name *besides one of them*: when both records carry the
+        # same reading, the candidate's own resident is among those counted and is left out.
+        self.others = others
         # The prior odds that two records match fall as the index grows: so do the thresholds rise.
         self.offset = model.thresholds.offset(size)
         name = model.fields["name"]["exact"]
         self._name_u = name.u
 
-    def _name_adjust(self, key: str) -> float:
-        if self.frequency is None or not key:
+    def _name_adjust(self, key: str, same_key: bool = False) -> float:
+        frequency = self.others if same_key and self.others is not None else self.frequency
+        if frequency is None or not key:
             return 0.0
-        share = max(float(self.frequency(key)), 1e-9)
+        share = max(float(frequency(key)), 1e-9)
         cap = self.model.name_frequency.max_adjust
         return max(-cap, min(cap, math.log2(self._name_u / share)))
 
@@ -265,7 +282,8 @@ class Scorer:
         levels = compare(a, b)
         weights = {f: self.table[f][lvl] for f, lvl in levels.items()}
         if levels["name"] in ("exact", "phonetic") and a.name is not None:
-            weights["name"] += self._name_adjust(a.name.key)
+            same = b.name is not None and a.name.key == b.name.key
+            weights["name"] += self._name_adjust(a.name.key, same)
         if weights["phone"] > 0 and weights["address"] > 0:
             # Phone and address are shared by a household: together they say little more than one.
             low = "phone" if weights["phone"] <= weights["address"] else "address"
@@ -285,7 +303,10 @@ class Scorer:
         elif levels["card"] == "agree" and not contradiction and levels["id"] in ("exact", "missing", "typo"):
             result.rule, result.grade = "same-card", "certain"
         elif levels["id"] in ("near", "disagree") and grade == "certain":
-            if not (levels["name"] in ("exact", "phonetic") and levels["birth"] == "exact"):
+            # Both IDs pass the check character: only a typo of two characters that happens to
+            # keep it valid could make one person's two IDs; further apart, two people.
+            typo = bool(a.id18 and b.id18 and id_distance(a.id18, b.id18) <= 2)
+            if not (typo and levels["name"] in ("exact", "phonetic") and levels["birth"] == "exact"):
                 result.grade = "probable"
                 result.notes.append("different valid resident IDs: not linked automatically")
         elif levels["card"] == "disagree" and grade == "certain" and levels["id"] != "exact":
