@@ -192,3 +192,88 @@ async def test_prefer_representation_returns_resources(client: httpx.AsyncClient
     entry = response.json()["entry"][0]
     assert entry["resource"]["name"][0]["family"] == "郑"
     assert entry["resource"]["meta"]["versionId"] == "1"
+
+
+async def test_a_transactions_index_rows_are_written_together_and_searchable_within_it(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    """The index rows of a transaction's entries are written in one batch; entries that search
+    (conditional references, conditional patch, GET) still see the earlier entries' writes."""
+    mrn = {"system": "urn:test:mrn", "value": "TX-IDX-1"}
+    patient = {
+        "fullUrl": PATIENT_URN,
+        "resource": {"resourceType": "Patient", "identifier": [mrn], "name": [{"family": "Zheng"}]},
+        "request": {"method": "POST", "url": "Patient"},
+    }
+    # PUT entries run after POST entries: their conditional reference finds the new Patient.
+    put_obs = {
+        "resource": {
+            "resourceType": "Observation",
+            "id": "tx-idx-obs",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": "Patient?identifier=urn:test:mrn|TX-IDX-1"},
+        },
+        "request": {"method": "PUT", "url": "Observation/tx-idx-obs"},
+    }
+    patch = {
+        "resource": {
+            "resourceType": "Binary",
+            "contentType": "application/json-patch+json",
+            "data": "W3sib3AiOiAiYWRkIiwgInBhdGgiOiAiL2FjdGl2ZSIsICJ2YWx1ZSI6IHRydWV9XQ==",
+        },
+        "request": {"method": "PATCH", "url": "Patient?identifier=urn:test:mrn|TX-IDX-1"},
+    }
+    search = {
+        "request": {"method": "GET", "url": "Observation?code=http://loinc.org|8867-4&subject.family=Zheng"}
+    }
+    response = await client.post("", json=tx(patient, put_obs, patch, search))
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "201 Created", "200 OK", "200 OK"]
+    patient_id = entries[0]["response"]["location"].split("/")[1]
+    obs = (await client.get("/Observation/tx-idx-obs")).json()
+    assert obs["subject"]["reference"] == f"Patient/{patient_id}"
+    assert [e["resource"]["id"] for e in entries[3]["resource"]["entry"]] == ["tx-idx-obs"]
+    # after the commit: the Patient's rows are those of its last version (patched), once
+    found = (
+        await client.get("/Patient", params={"identifier": "urn:test:mrn|TX-IDX-1", "active": "true"})
+    ).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [patient_id]
+    rows = await conn.fetchval(
+        "SELECT count(*) FROM search_token t JOIN resources r ON r.rid = t.rid"
+        " WHERE r.res_id = $1 AND t.code = 'TX-IDX-1'",
+        patient_id,
+    )
+    assert rows == 1
+
+
+async def test_a_failed_transaction_leaves_no_index_rows(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    before = await count(conn, "search_token")
+    bundle = tx(post_patient("Wu"), observation(PATIENT_URN), observation(PATIENT_URN, status="not-a-status"))
+    response = await client.post("", json=bundle)
+    assert response.status_code in (400, 422), response.text
+    assert await count(conn, "search_token") == before
+    assert await count(conn) == 0
+
+
+async def test_batch_get_entries_search(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/Patient", json={"resourceType": "Patient", "name": [{"family": "Batchsearch"}]}
+    )
+    patient_id = created.json()["id"]
+    bundle = tx(
+        {"request": {"method": "GET", "url": "Patient?family=Batchsearch"}},
+        {"request": {"method": "GET", "url": "Patient?unknown-parameter=1"}},
+        kind="batch",
+    )
+    response = await client.post("", json=bundle)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["entry"]
+    assert first["response"]["status"] == "200 OK"
+    assert first["resource"]["type"] == "searchset"
+    assert [e["resource"]["id"] for e in first["resource"]["entry"]] == [patient_id]
+    assert second["response"]["status"].startswith("400")
+    assert second["response"]["outcome"]["resourceType"] == "OperationOutcome"

@@ -61,16 +61,23 @@ class BundleProcessor:
         outcomes: dict[int, Outcome] = {}
         async with self.repo.conn.transaction():
             ids = await self._assign_ids(entries)
-            with deferred_references() as targets:
-                for entry in sorted(entries, key=lambda e: ORDER[e.method]):
-                    if entry.resource is not None and entry.method in {"POST", "PUT"}:
-                        await self._rewrite(entry, ids)
-                    known = set(targets)
-                    outcomes[entry.index] = await self._guard(entry, self._execute(entry, ids))
-                    for key in set(targets) - known:  # name the entry in integrity errors
-                        targets[key] = _locate(entry, targets[key], "resource")
-            await check_targets_exist(self.repo.conn, targets)
+            # The entries' search index rows are written together (flushed before any search).
+            async with self.repo.deferring():
+                await self._run(entries, ids, outcomes)
         return [outcomes[e.index] for e in entries]
+
+    async def _run(self, entries: list[Entry], ids: dict[str, str], outcomes: dict[int, Outcome]) -> None:
+        with deferred_references() as targets:
+            for entry in sorted(entries, key=lambda e: ORDER[e.method]):
+                if entry.resource is not None and entry.method in {"POST", "PUT"}:
+                    await self._rewrite(entry, ids)
+                if entry.method == "GET" or (entry.conditional and entry.method in {"PATCH", "DELETE"}):
+                    await self.repo.flush()  # these search
+                known = set(targets)
+                outcomes[entry.index] = await self._guard(entry, self._execute(entry, ids))
+                for key in set(targets) - known:  # name the entry in integrity errors
+                    targets[key] = _locate(entry, targets[key], "resource")
+        await check_targets_exist(self.repo.conn, targets)
 
     def _validate(self, entry: Entry) -> None:
         if entry.method not in {"POST", "PUT"}:
@@ -134,6 +141,7 @@ class BundleProcessor:
 
         rewrite_references(resource, replace)
         if pending:
+            await self.repo.flush()  # earlier entries of this bundle are searchable
             resolved = {
                 ref: await self._guard(entry, self.conditional.resolve(self.repo.conn, ref))
                 for ref in pending

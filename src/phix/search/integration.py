@@ -39,6 +39,9 @@ def profiles_dir(settings: Any) -> Path | None:
 class SearchIndexer:
     """Write listener: keeps the index rows of every written resource current."""
 
+    # Inside Repository.deferring() (transaction bundles) the rows of all writes go in one batch.
+    deferrable = True
+
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 

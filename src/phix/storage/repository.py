@@ -8,7 +8,8 @@ in a (possibly nested) transaction: the resource row, its version row and every 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,7 +51,10 @@ class WriteListener(Protocol):
 
     A listener may also define ``after_write_many(conn, written)`` with ``written`` a sequence of
     ``(version, resource)``: :meth:`Repository.put_many` then calls it once for the whole batch
-    (one round trip instead of one per resource); otherwise ``after_write`` is called per item."""
+    (one round trip instead of one per resource); otherwise ``after_write`` is called per item.
+    A listener with ``after_write_many`` and a true ``deferrable`` attribute (the search index)
+    may get the writes of a :meth:`Repository.deferring` block at its end or at
+    :meth:`Repository.flush`, still inside the transaction."""
 
     async def after_write(
         self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
@@ -161,6 +165,7 @@ class Repository:
         self.conn = conn
         self.ctx = ctx
         self.listeners = listeners
+        self._deferred: dict[int, Written] | None = None  # rid -> last write, inside deferring()
         self.clock = clock
 
     # -- reads ------------------------------------------------------------------------------------
@@ -404,20 +409,62 @@ class Repository:
         await self._notify(version, stored)
         return version
 
-    async def _notify(self, version: Version, resource: dict[str, Any] | None) -> None:
+    @asynccontextmanager
+    async def deferring(self) -> AsyncIterator[None]:
+        """Within the block, deferrable listeners (see :class:`WriteListener`) get its writes in
+        one call at the end (or at :meth:`flush`), e.g. a transaction bundle's index rows in one
+        statement. Call :meth:`flush` before anything in the block reads what they write."""
+        if self._deferred is not None:  # nested: the outer block flushes
+            yield
+            return
+        self._deferred = {}
+        try:
+            yield
+            await self.flush()
+        finally:
+            self._deferred = None
+
+    async def flush(self) -> None:
+        """Hand the deferred writes to the deferrable listeners now."""
+        if not self._deferred:
+            return
+        # One entry per rid, its last write: a first version stays first (nothing to replace).
+        written = list(self._deferred.values())
+        self._deferred.clear()
         for listener in self.listeners:
-            await listener.after_write(self.conn, version, resource)
+            if _deferrable(listener):
+                await listener.after_write_many(self.conn, written)  # type: ignore[attr-defined]
+
+    def _defer(self, written: Sequence[Written]) -> bool:
+        if self._deferred is None:
+            return False
+        for version, resource in written:
+            self._deferred[version.rid] = (version, resource)
+        return True
+
+    async def _notify(self, version: Version, resource: dict[str, Any] | None) -> None:
+        deferred = self._defer([(version, resource)])
+        for listener in self.listeners:
+            if not (deferred and _deferrable(listener)):
+                await listener.after_write(self.conn, version, resource)
 
     async def _notify_many(self, written: Sequence[Written]) -> None:
         if not written:
             return
+        deferred = self._defer(written)
         for listener in self.listeners:
+            if deferred and _deferrable(listener):
+                continue
             many = getattr(listener, "after_write_many", None)
             if many is not None:
                 await many(self.conn, written)
             else:
                 for version, resource in written:
                     await listener.after_write(self.conn, version, resource)
+
+
+def _deferrable(listener: WriteListener) -> bool:
+    return bool(getattr(listener, "deferrable", False)) and hasattr(listener, "after_write_many")
 
 
 def _check_if_match(if_match: int | None, res_type: str, res_id: str, current: int) -> None:

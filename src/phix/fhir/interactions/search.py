@@ -7,8 +7,10 @@ handling=lenient`` skips unknown parameters (they are left out of the ``self`` l
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -61,28 +63,44 @@ async def _params(request: Request, post: bool) -> list[tuple[str, str]]:
     return params
 
 
+async def run_search(
+    state: Any,
+    conn: asyncpg.Connection,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    base: str,
+    compartment: tuple[str, str] | None = None,
+    lenient: bool = False,
+) -> dict[str, Any]:
+    """One page of a search as a searchset Bundle (the search routes and GET entries of bundles)."""
+    settings = state.settings.fhir
+    # Domains may rewrite criteria first (the patient index expands a resident to its sources).
+    for expand in getattr(state, "search_expanders", ()):
+        params = await expand(conn, state.registry, res_type, params)
+    return await search(
+        conn,
+        state.registry,
+        res_type,
+        params,
+        base_url=base,
+        compartment=compartment,
+        lenient=lenient,
+        default_count=settings.default_count,
+        max_count=settings.max_count,
+    )
+
+
 async def _search(
     request: Request, res_type: str | None, compartment: tuple[str, str] | None = None, post: bool = False
 ) -> Response:
     negotiate(request)
     params = await _params(request, post)
     state = request.app.state
-    settings = state.settings.fhir
-    handling = prefer(request, "handling")
+    lenient = prefer(request, "handling") == "lenient"
     async with state.db.pool.acquire() as conn:
-        # Domains may rewrite criteria first (the patient index expands a resident to its sources).
-        for expand in getattr(state, "search_expanders", ()):
-            params = await expand(conn, state.registry, res_type, params)
-        result = await search(
-            conn,
-            state.registry,
-            res_type,
-            params,
-            base_url=base_url(request),
-            compartment=compartment,
-            lenient=handling == "lenient",
-            default_count=settings.default_count,
-            max_count=settings.max_count,
+        result = await run_search(
+            state, conn, res_type, params, base=base_url(request), compartment=compartment, lenient=lenient
         )
     return json_response(request, result)
 
