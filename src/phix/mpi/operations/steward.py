@@ -55,50 +55,34 @@ def _patient(inputs: Inputs, name: str) -> str:
     return found
 
 
-@router.post("/Patient/$mpi-link", name="operation-mpi-link")
-async def mpi_link(request: Request) -> Response:
-    inputs = await _inputs(request, "$mpi-link", ("patient", "resident", "reason"))
-    async with request.app.state.db.pool.acquire() as conn:
-        result = await _steward(request).link(
-            conn, _patient(inputs, "patient"), _patient(inputs, "resident"), inputs.text("reason")
-        )
-    return json_response(request, parameters(result))
+# The manual decisions: operation -> (Steward method, the inputs naming Patients, in its order).
+DECISIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "$mpi-link": ("link", ("patient", "resident")),
+    "$mpi-unlink": ("unlink", ("patient",)),
+    "$mpi-merge": ("merge", ("source", "target")),
+    "$mpi-unmerge": ("unmerge", ("resident",)),
+    "$mpi-distinct": ("distinct", ("patient", "other")),
+}
 
 
-@router.post("/Patient/$mpi-unlink", name="operation-mpi-unlink")
-async def mpi_unlink(request: Request) -> Response:
-    inputs = await _inputs(request, "$mpi-unlink", ("patient", "reason"))
-    async with request.app.state.db.pool.acquire() as conn:
-        result = await _steward(request).unlink(conn, _patient(inputs, "patient"), inputs.text("reason"))
-    return json_response(request, parameters(result))
+def _decision_route(op: str, method: str, patients: tuple[str, ...]) -> Any:
+    async def decide(request: Request) -> Response:
+        inputs = await _inputs(request, op, (*patients, "reason"))
+        ids = [_patient(inputs, name) for name in patients]
+        async with request.app.state.db.pool.acquire() as conn:
+            result = await getattr(_steward(request), method)(conn, *ids, inputs.text("reason"))
+        return json_response(request, parameters(result))
+
+    return decide
 
 
-@router.post("/Patient/$mpi-merge", name="operation-mpi-merge")
-async def mpi_merge(request: Request) -> Response:
-    inputs = await _inputs(request, "$mpi-merge", ("source", "target", "reason"))
-    async with request.app.state.db.pool.acquire() as conn:
-        result = await _steward(request).merge(
-            conn, _patient(inputs, "source"), _patient(inputs, "target"), inputs.text("reason")
-        )
-    return json_response(request, parameters(result))
-
-
-@router.post("/Patient/$mpi-unmerge", name="operation-mpi-unmerge")
-async def mpi_unmerge(request: Request) -> Response:
-    inputs = await _inputs(request, "$mpi-unmerge", ("resident", "reason"))
-    async with request.app.state.db.pool.acquire() as conn:
-        result = await _steward(request).unmerge(conn, _patient(inputs, "resident"), inputs.text("reason"))
-    return json_response(request, parameters(result))
-
-
-@router.post("/Patient/$mpi-distinct", name="operation-mpi-distinct")
-async def mpi_distinct(request: Request) -> Response:
-    inputs = await _inputs(request, "$mpi-distinct", ("patient", "other", "reason"))
-    async with request.app.state.db.pool.acquire() as conn:
-        result = await _steward(request).distinct(
-            conn, _patient(inputs, "patient"), _patient(inputs, "other"), inputs.text("reason")
-        )
-    return json_response(request, parameters(result))
+for _op, (_method, _patients) in DECISIONS.items():
+    router.add_api_route(
+        f"/Patient/{_op}",
+        _decision_route(_op, _method, _patients),
+        methods=["POST"],
+        name=f"operation-{_op[1:]}",
+    )
 
 
 @router.post("/Patient/$mpi-resolve", name="operation-mpi-resolve")
