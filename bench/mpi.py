@@ -369,7 +369,7 @@ async def latency_run(admin_dsn: str, residents: int, queries: int, seed: int = 
         await conn.execute("CREATE INDEX mpi_block_key ON mpi_block (key, rid)")
         await conn.execute("CREATE INDEX mpi_block_rid ON mpi_block (rid)")
         await conn.execute("CREATE INDEX mpi_record_golden ON mpi_record (golden_id)")
-        await conn.execute("CREATE INDEX mpi_record_name ON mpi_record (name_key)")
+        await conn.execute("CREATE INDEX mpi_record_name ON mpi_record (name_key, golden_id)")
         await conn.execute("VACUUM ANALYZE mpi_record")
         await conn.execute("VACUUM ANALYZE mpi_block")
         await conn.execute("VACUUM ANALYZE mpi_golden")
