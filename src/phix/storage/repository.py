@@ -428,7 +428,8 @@ class Repository:
         """Hand the deferred writes to the deferrable listeners now."""
         if not self._deferred:
             return
-        # One entry per rid, its last write: a first version stays first (nothing to replace).
+        # One entry per rid, its last write: rows of its earlier versions in the block were never
+        # written, and a version 1 kept here is still a first version (nothing to replace).
         written = list(self._deferred.values())
         self._deferred.clear()
         for listener in self.listeners:
