@@ -157,7 +157,8 @@ class Engine:
             for i in items
             if i.patient_id in feats and i.patient_id not in deferred
         ]
-        await store.save_features(conn, mine, now)
+        known = {s.rid for s in existing.values()}
+        await store.save_features(conn, mine, now, [rid for rid, _ in mine if rid in known])
         st = _State()
         outcomes: dict[str, Outcome] = {}
         for i in items:

@@ -97,9 +97,14 @@ async def try_locks(conn: asyncpg.Connection, keys: Iterable[int]) -> set[int]:
 
 
 async def save_features(
-    conn: asyncpg.Connection, items: Sequence[tuple[int, Features]], now: datetime
+    conn: asyncpg.Connection,
+    items: Sequence[tuple[int, Features]],
+    now: datetime,
+    replace: Sequence[int] | None = None,
 ) -> None:
-    """Upsert records' features, blocking keys and identifiers (links are left as they are)."""
+    """Upsert records' features, blocking keys and identifiers (links are left as they are).
+    ``replace``: the rids that may have keys and identifiers stored already (default: all);
+    a record new to the index has none to delete."""
     if not items:
         return
     rids = [rid for rid, _ in items]
@@ -115,8 +120,8 @@ async def save_features(
                 col.append(value)
     await conn.execute(
         """
-        WITH d1 AS (DELETE FROM mpi_block WHERE rid = ANY($1::bigint[])),
-             d2 AS (DELETE FROM mpi_identifier WHERE rid = ANY($1::bigint[])),
+        WITH d1 AS (DELETE FROM mpi_block WHERE rid = ANY($15::bigint[])),
+             d2 AS (DELETE FROM mpi_identifier WHERE rid = ANY($15::bigint[])),
              i1 AS (INSERT INTO mpi_block (key, rid) SELECT * FROM unnest($2::bigint[], $3::bigint[])),
              i2 AS (INSERT INTO mpi_identifier (rid, system, value, kind, raw, valid)
                     SELECT * FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
@@ -136,6 +141,7 @@ async def save_features(
         [f.org for _, f in items],
         [orjson.dumps(f.to_json()).decode() for _, f in items],
         now,
+        rids if replace is None else list(replace),
     )  # fmt: skip
 
 
