@@ -157,8 +157,11 @@ class Engine:
             for i in items
             if i.patient_id in feats and i.patient_id not in deferred
         ]
+        # Records the index knows get their features now; new ones are inserted with their link
+        # at the end (one write of the row instead of an insert and an update).
         known = {s.rid for s in existing.values()}
-        await store.save_features(conn, mine, now, [rid for rid, _ in mine if rid in known])
+        await store.save_features(conn, [(rid, f) for rid, f in mine if rid in known], now)
+        fresh = [(rid, f) for rid, f in mine if rid not in known]
         st = _State()
         outcomes: dict[str, Outcome] = {}
         for i in items:
@@ -167,7 +170,7 @@ class Engine:
         ready = [i for i in items if i.patient_id in feats and i.patient_id not in deferred]
         if ready:
             await self._match_all(conn, ready, feats, existing, st, deferred, outcomes, actor)
-        await self._write(conn, st, actor, now)
+        await self._write(conn, st, actor, now, fresh)
         processed = [pid for pid in outcomes if pid not in deferred]
         await conn.execute("DELETE FROM mpi_pending WHERE patient_id = ANY($1::text[])", processed)
         if deferred:
@@ -435,9 +438,20 @@ class Engine:
                 review.NewReview(decision.review_kind or "possible-match", pid, listed, self.model)
             )
 
-    async def _write(self, conn: asyncpg.Connection, st: _State, actor: str, now: datetime) -> None:
+    async def _write(
+        self,
+        conn: asyncpg.Connection,
+        st: _State,
+        actor: str,
+        now: datetime,
+        fresh: Sequence[tuple[int, Features]] = (),
+    ) -> None:
         await residents.create(conn, st.created, now)
-        await store.save_links(conn, [(pid, *link) for pid, link in st.rows.items()], now)
+        new_links = {f.patient_id: st.rows[f.patient_id] for _, f in fresh if f.patient_id in st.rows}
+        await store.save_features(conn, fresh, now, replace=(), links=new_links)
+        await store.save_links(
+            conn, [(pid, *link) for pid, link in st.rows.items() if pid not in new_links], now
+        )
         for old, survivor in st.merged.items():
             await residents.set_status(conn, old, "merged", st.resolve(survivor), now)
         processed = list(st.golden)

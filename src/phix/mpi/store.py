@@ -96,15 +96,21 @@ async def try_locks(conn: asyncpg.Connection, keys: Iterable[int]) -> set[int]:
     return {r["k"] for r in rows if not r["ok"]}
 
 
+Link = tuple[str, str | None, str, bool, float | None, str | None]
+LinkRow = tuple[str | None, str, bool, float | None, str | None]  # a Link without its patient id
+
+
 async def save_features(
     conn: asyncpg.Connection,
     items: Sequence[tuple[int, Features]],
     now: datetime,
     replace: Sequence[int] | None = None,
+    links: Mapping[str, LinkRow] | None = None,
 ) -> None:
     """Upsert records' features, blocking keys and identifiers (links are left as they are).
     ``replace``: the rids that may have keys and identifiers stored already (default: all);
-    a record new to the index has none to delete."""
+    a record new to the index has none to delete. ``links``: write these records' links in the
+    same statement (a new record is inserted linked instead of inserted, then updated)."""
     if not items:
         return
     rids = [rid for rid, _ in items]
@@ -118,6 +124,7 @@ async def save_features(
         for i in f.identifiers:
             for col, value in zip(ident, (rid, i.system, i.value, i.kind, i.raw, i.valid), strict=True):
                 col.append(value)
+    linked = [(links or {}).get(f.patient_id) for _, f in items]
     await conn.execute(
         """
         WITH d1 AS (DELETE FROM mpi_block WHERE rid = ANY($15::bigint[])),
@@ -126,14 +133,24 @@ async def save_features(
              i2 AS (INSERT INTO mpi_identifier (rid, system, value, kind, raw, valid)
                     SELECT * FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
                                          $9::bool[]))
-        INSERT INTO mpi_record (patient_id, rid, name_key, org, features, flags, updated_at)
+        INSERT INTO mpi_record (patient_id, rid, name_key, org, features, flags, updated_at,
+                                golden_id, grade, manual, score, rule, linked_at)
         SELECT t.patient_id, t.rid, t.name_key, t.org, t.features,
-               ARRAY(SELECT jsonb_array_elements_text(t.features -> 'f')), $14
-        FROM unnest($10::text[], $1::bigint[], $11::text[], $12::text[], $13::jsonb[])
-          AS t(patient_id, rid, name_key, org, features)
+               ARRAY(SELECT jsonb_array_elements_text(t.features -> 'f')), $14::timestamptz,
+               t.golden_id, t.grade, coalesce(t.manual, false), t.score, t.rule,
+               CASE WHEN t.golden_id IS NOT NULL THEN $14::timestamptz END
+        FROM unnest($10::text[], $1::bigint[], $11::text[], $12::text[], $13::jsonb[],
+                    $16::text[], $17::text[], $18::bool[], $19::float8[], $20::text[])
+          AS t(patient_id, rid, name_key, org, features, golden_id, grade, manual, score, rule)
         ON CONFLICT (patient_id) DO UPDATE SET
             name_key = EXCLUDED.name_key, org = EXCLUDED.org, features = EXCLUDED.features,
-            flags = EXCLUDED.flags, updated_at = EXCLUDED.updated_at
+            flags = EXCLUDED.flags, updated_at = EXCLUDED.updated_at,
+            golden_id = coalesce(EXCLUDED.golden_id, mpi_record.golden_id),
+            grade = CASE WHEN EXCLUDED.golden_id IS NULL THEN mpi_record.grade ELSE EXCLUDED.grade END,
+            manual = CASE WHEN EXCLUDED.golden_id IS NULL THEN mpi_record.manual ELSE EXCLUDED.manual END,
+            score = CASE WHEN EXCLUDED.golden_id IS NULL THEN mpi_record.score ELSE EXCLUDED.score END,
+            rule = CASE WHEN EXCLUDED.golden_id IS NULL THEN mpi_record.rule ELSE EXCLUDED.rule END,
+            linked_at = coalesce(EXCLUDED.linked_at, mpi_record.linked_at)
         """,
         rids, block_keys, block_rids, *ident,
         [f.patient_id for _, f in items],
@@ -142,6 +159,11 @@ async def save_features(
         [orjson.dumps(f.to_json()).decode() for _, f in items],
         now,
         rids if replace is None else list(replace),
+        [row[0] if row else None for row in linked],
+        [row[1] if row else None for row in linked],
+        [row[2] if row else None for row in linked],
+        [row[3] if row else None for row in linked],
+        [row[4] if row else None for row in linked],
     )  # fmt: skip
 
 
@@ -154,9 +176,6 @@ async def delete_records(conn: asyncpg.Connection, rids: Sequence[int]) -> None:
         """,
         rids,
     )
-
-
-Link = tuple[str, str | None, str, bool, float | None, str | None]
 
 
 async def save_links(conn: asyncpg.Connection, links: Sequence[Link], now: datetime) -> None:
