@@ -11,6 +11,7 @@ again (a quarter of the linking CPU with 50k records held in memory).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,18 +42,66 @@ async def store_patients(
 
 
 async def link_items(
-    conn: asyncpg.Connection, engine: Engine, items: Iterable[Item], batch: int = 500
+    conn: asyncpg.Connection,
+    engine: Engine,
+    items: Iterable[Item],
+    batch: int = 500,
+    more: Sequence[asyncpg.Connection] = (),
 ) -> AsyncIterator[list[Outcome]]:
-    """Link items batch by batch, yielding each batch's outcomes."""
+    """Link items batch by batch, yielding outcomes as batches finish.
+
+    With ``more`` connections, that many further batches link at the same time: while one batch
+    is in Python (features, scoring), PostgreSQL writes another, so a bulk load uses both of two
+    cores. The engine's locks keep concurrent batches apart exactly as they keep concurrent
+    hospitals apart: a record whose blocking keys another batch holds is deferred. Deferred
+    records are linked again once the batches are done, so each outcome yielded is final (a
+    record still deferred then is contended by another transaction; the linker worker takes it).
+    """
     with frozen_heap():
-        chunk: list[Item] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) >= batch:
-                yield await engine.link(conn, chunk)
-                chunk = []
-        if chunk:
-            yield await engine.link(conn, chunk)
+        deferred: list[Item] = []
+        chunks = iter(_chunks(items, batch))
+        free = [conn, *more]
+        running: dict[asyncio.Task[list[Outcome]], tuple[asyncpg.Connection, list[Item]]] = {}
+        try:
+            while True:
+                while free:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    link = free.pop()
+                    running[asyncio.ensure_future(engine.link(link, chunk))] = (link, chunk)
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    link, chunk = running.pop(task)
+                    free.append(link)
+                    outcomes = task.result()
+                    waiting = {o.patient_id for o in outcomes if o.status == "deferred"}
+                    deferred += [i for i in chunk if i.patient_id in waiting]
+                    yield [o for o in outcomes if o.status != "deferred"]
+        finally:
+            for task in running:
+                task.cancel()
+        while deferred:
+            outcomes = await engine.link(conn, deferred)
+            waiting = {o.patient_id for o in outcomes if o.status == "deferred"}
+            if len(waiting) == len(deferred):
+                yield outcomes  # no progress: contended from outside this run
+                return
+            yield [o for o in outcomes if o.status != "deferred"]
+            deferred = [i for i in deferred if i.patient_id in waiting]
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @contextmanager
@@ -68,13 +117,11 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def relink_stored(conn: asyncpg.Connection, engine: Engine, batch: int = 500) -> int:
-    """Link every stored source Patient the index does not know yet; returns how many."""
-    with frozen_heap():
-        return await _relink_stored(conn, engine, batch)
-
-
-async def _relink_stored(conn: asyncpg.Connection, engine: Engine, batch: int) -> int:
+async def relink_stored(
+    conn: asyncpg.Connection, engine: Engine, batch: int = 500, more: Sequence[asyncpg.Connection] = ()
+) -> int:
+    """Link every stored source Patient the index does not know yet; returns how many. With
+    ``more`` connections, batches link concurrently (see :func:`link_items`)."""
     done = 0
     while True:
         rows = await conn.fetch(
@@ -85,14 +132,14 @@ async def _relink_stored(conn: asyncpg.Connection, engine: Engine, batch: int) -
               AND NOT EXISTS (SELECT 1 FROM mpi_golden g WHERE g.golden_id = r.res_id)
             ORDER BY r.rid LIMIT $1
             """,
-            batch,
+            batch * (1 + len(more)) * 4,
         )
         if not rows:
             return done
-        outcomes = await engine.link(
-            conn, [Item(r["res_id"], r["rid"], orjson.loads(r["body"])) for r in rows]
-        )
-        linked = [o for o in outcomes if o.status != "deferred"]
+        items = [Item(r["res_id"], r["rid"], orjson.loads(r["body"])) for r in rows]
+        linked = 0
+        async for outcomes in link_items(conn, engine, items, batch, more):
+            linked += sum(o.status != "deferred" for o in outcomes)
         if not linked:
             return done  # everything contended: the worker will take them
-        done += len(linked)
+        done += linked

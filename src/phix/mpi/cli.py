@@ -5,7 +5,8 @@
   ``--out FILE`` also writes the model JSON). Running servers pick the new model up within a
   minute.
 * ``phix mpi link`` links every stored Patient the index does not know yet (after a bulk import
-  made without the index, or to rebuild it), in batches.
+  made without the index, or to rebuild it), in batches, two at a time by default
+  (``--connections``): one links in Python while PostgreSQL writes the other.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     est.add_argument("--data-dir", type=Path, help="data directory of the embedded database")
     est.set_defaults(func=estimate_command)
     link = commands.add_parser("link", help="link stored Patients the index does not know yet")
-    link.add_argument("--batch", type=int, default=500)
+    link.add_argument("--batch", type=int, default=250)
+    link.add_argument(
+        "--connections", type=int, default=2, help="batches linked at once (one per core is plenty)"
+    )
     link.add_argument("--data-dir", type=Path, help="data directory of the embedded database")
     link.set_defaults(func=link_command)
 
 
-def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
+def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection, str], Awaitable[int]]) -> int:
     from phix.settings import load_settings
     from phix.storage.database import resolve_database_url
     from phix.storage.migrate import apply_migrations
@@ -54,7 +58,7 @@ def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitabl
         try:
             await apply_migrations(conn)
             await conn.execute("SET TIME ZONE 'UTC'")
-            return await work(conn)
+            return await work(conn, dsn)
         finally:
             await conn.close()
 
@@ -69,7 +73,7 @@ def estimate_command(args: argparse.Namespace) -> int:
     from phix.mpi.config import load_model, save_model
     from phix.mpi.em import estimate
 
-    async def work(conn: asyncpg.Connection) -> int:
+    async def work(conn: asyncpg.Connection, _dsn: str) -> int:
         current = await load_model(conn)
         started = time.perf_counter()
         try:
@@ -101,11 +105,18 @@ def link_command(args: argparse.Namespace) -> int:
     from phix.mpi.bulk import relink_stored
     from phix.mpi.engine import Engine
 
-    async def work(conn: asyncpg.Connection) -> int:
+    async def work(conn: asyncpg.Connection, dsn: str) -> int:
         engine = Engine()
         await engine.reload(conn)
+        more = [await asyncpg.connect(dsn) for _ in range(max(args.connections, 1) - 1)]
         started = time.perf_counter()
-        done = await relink_stored(conn, engine, args.batch)
+        try:
+            for extra in more:
+                await extra.execute("SET TIME ZONE 'UTC'")
+            done = await relink_stored(conn, engine, args.batch, more)
+        finally:
+            for extra in more:
+                await extra.close()
         elapsed = time.perf_counter() - started
         print(f"linked {done} records in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.0f}/s)")
         return 0
