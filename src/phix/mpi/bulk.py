@@ -77,19 +77,21 @@ async def link_items(
                     link, chunk = running.pop(task)
                     free.append(link)
                     outcomes = task.result()
-                    waiting = {o.patient_id for o in outcomes if o.status == "deferred"}
-                    deferred += [i for i in chunk if i.patient_id in waiting]
+                    held = {o.patient_id for o in outcomes if o.status == "deferred"}
+                    deferred += [i for i in chunk if i.patient_id in held]
                     yield [o for o in outcomes if o.status != "deferred"]
         finally:
             for task in running:
                 task.cancel()
-        while deferred:
-            outcomes = await engine.link(conn, deferred)
-            waiting = {o.patient_id for o in outcomes if o.status == "deferred"}
-            if len(waiting) == len(deferred):
-                yield outcomes  # no progress: contended from outside this run
+        while deferred:  # one batch at a time now: nothing of this run holds their keys
+            waiting: set[str] = set()
+            for chunk in _chunks(deferred, batch):
+                outcomes = await engine.link(conn, chunk)
+                waiting |= {o.patient_id for o in outcomes if o.status == "deferred"}
+                yield [o for o in outcomes if o.status != "deferred"]
+            if len(waiting) == len(deferred):  # no progress: contended from outside this run
+                yield [Outcome(i.patient_id, "deferred") for i in deferred]
                 return
-            yield [o for o in outcomes if o.status != "deferred"]
             deferred = [i for i in deferred if i.patient_id in waiting]
 
 

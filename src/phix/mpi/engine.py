@@ -228,6 +228,7 @@ class Engine:
             pid = item.patient_id
             f = feats[pid]
             pool: dict[str, tuple[str | None, Features]] = {}
+            hits: dict[str, int] = {}  # blocking keys each candidate shares with the record
             for key in keys[pid]:
                 if key in hot:
                     continue
@@ -237,8 +238,10 @@ class Engine:
                     continue
                 for cpid, gid, cf in db_by_key.get(key, ()):
                     pool.setdefault(cpid, (gid, cf))
+                    hits[cpid] = hits.get(cpid, 0) + 1
                 for cpid in mine:
                     pool[cpid] = (st.golden.get(cpid), st.features[cpid])
+                    hits[cpid] = hits.get(cpid, 0) + 1
             for cpid in list(pool):
                 if cpid in st.golden:  # processed earlier in this batch: its current state
                     pool[cpid] = (st.golden[cpid], st.features[cpid])
@@ -254,10 +257,11 @@ class Engine:
             if any(g in locked_out for g, _ in live.values()):
                 deferred.add(pid)
                 continue
+            ranked = list(live.items())
+            if len(ranked) > model.blocking.max_candidates:  # those sharing most keys first
+                ranked.sort(key=lambda entry: -hits.get(entry[0], 0))
             scored = [
-                (g, c, scorer.score(f, cf))
-                for c, (g, cf) in list(live.items())[: model.blocking.max_candidates]
-                if g
+                (g, c, scorer.score(f, cf)) for c, (g, cf) in ranked[: model.blocking.max_candidates] if g
             ]
             cands = best_per_golden(scored, forbidden.get(pid, set()))
             if sum(c.score.grade == "certain" for c in cands) > 1 and (

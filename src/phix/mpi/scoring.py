@@ -134,10 +134,20 @@ def _dates(f: Features) -> set[str]:
 
 def _close_dates(x: str, y: str, loose: bool = False) -> bool:
     """Swapped month/day, a day off by one, a decade digit, a digit of month or day; ``loose``
-    (the names agree) also any one digit, e.g. of the year (siblings differ there otherwise)."""
+    (the names agree) also any one digit, e.g. of the year, or two adjacent digits swapped
+    (1918 / 1981; siblings differ there otherwise)."""
     (ya, ma, da), (yb, mb, db) = (x.split("-"), y.split("-"))
-    if loose and sum(c != d for c, d in zip(x, y, strict=True)) == 1:
-        return True
+    if loose:
+        diffs = [i for i, (c, d) in enumerate(zip(x, y, strict=True)) if c != d]
+        if len(diffs) == 1:
+            return True
+        if (
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and x[diffs[0]] == y[diffs[1]]
+            and x[diffs[1]] == y[diffs[0]]
+        ):
+            return True  # adjacent digits transposed
     if ya == yb and ma == db and da == mb:
         return True  # month and day swapped
     if ya == yb and ma == mb and abs(int(da) - int(db)) == 1:
@@ -283,7 +293,12 @@ class Scorer:
         weights = {f: self.table[f][lvl] for f, lvl in levels.items()}
         if levels["name"] in ("exact", "phonetic") and a.name is not None:
             same = b.name is not None and a.name.key == b.name.key
-            weights["name"] += self._name_adjust(a.name.key, same)
+            adjust = self._name_adjust(a.name.key, same)
+            if not same and b.name is not None:
+                # Two readings: the commoner one counts (the same whichever record comes first),
+                # the candidate's own resident left out of its reading's count.
+                adjust = min(adjust, self._name_adjust(b.name.key, True))
+            weights["name"] += adjust
         if weights["phone"] > 0 and weights["address"] > 0:
             # Phone and address are shared by a household: together they say little more than one.
             low = "phone" if weights["phone"] <= weights["address"] else "address"
