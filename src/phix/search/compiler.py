@@ -66,10 +66,10 @@ class Compiler:
     def criteria(self, types: tuple[str, ...], r: str, criteria: list[Criterion]) -> list[Compiled]:
         """One predicate per criterion (to AND); unknown parameters are skipped when lenient."""
         out = []
-        for item in criteria:
+        for item, values, every in self._fold(types, criteria):
             self._driver, self._reads_resource = None, False
             try:
-                predicate = self.criterion(types, r, item.name, item.values, 0)
+                predicate = self.criterion(types, r, item.name, values, 0, every=every)
             except UnknownParameter:
                 if not self.lenient:
                     raise
@@ -78,8 +78,41 @@ class Compiler:
             out.append(Compiled(predicate, self._driver, not self._reads_resource, self._driver_rank))
         return out
 
+    def _fold(
+        self, types: tuple[str, ...], criteria: list[Criterion]
+    ) -> list[tuple[Criterion, tuple[str, ...], bool]]:
+        """(criterion, values, every): repeated single-value conditions on a parameter with at most
+        one row per resource (``birthdate=ge1957-11-01&birthdate=lt1957-12-01``) become one
+        condition on that row (``every``), which an index range scan answers; for repeating
+        elements each condition may be met by a different value, so they stay apart."""
+        out: list[tuple[Criterion, tuple[str, ...], bool]] = []
+        folded: dict[str, int] = {}
+        for item in criteria:
+            name = item.name
+            if name.has is None and len(name.chain) == 1 and name.chain[0].modifier is None:
+                code = name.chain[0].code
+                if len(item.values) == 1 and self._single(types, code):
+                    if code in folded:
+                        first, values, _ = out[folded[code]]
+                        out[folded[code]] = (first, (*values, *item.values), True)
+                        continue
+                    folded[code] = len(out)
+            out.append((item, item.values, False))
+        return out
+
+    def _single(self, types: tuple[str, ...], code: str) -> bool:
+        found = [self.registry.param(t, code) for t in types]
+        return bool(found) and all(p is not None and p.single for p in found)
+
     def criterion(
-        self, types: tuple[str, ...], r: str, name: Name, values: tuple[str, ...], depth: int
+        self,
+        types: tuple[str, ...],
+        r: str,
+        name: Name,
+        values: tuple[str, ...],
+        depth: int,
+        *,
+        every: bool = False,
     ) -> str:
         if depth > MAX_CHAIN_DEPTH:
             raise bad_param(str(name), f"chains and _has may nest at most {MAX_CHAIN_DEPTH} levels")
@@ -94,7 +127,7 @@ class Compiler:
         if link.modifier == "missing":
             return self._missing(params, r, link, values)
         self._last_driver = None
-        predicate = self._indexed(params, r, link, values)
+        predicate = self._indexed(params, r, link, values, every=every)
         if depth == 0:
             self._driver = self._last_driver
             self._driver_rank = _RANKS.get((params[0].type, link.modifier), _RANKS.get(params[0].type, 1))
@@ -160,7 +193,9 @@ class Compiler:
         )
         return f"NOT {exists}" if missing else exists
 
-    def _indexed(self, params: list[SearchParam], r: str, link: Link, values: tuple[str, ...]) -> str:
+    def _indexed(
+        self, params: list[SearchParam], r: str, link: Link, values: tuple[str, ...], *, every: bool = False
+    ) -> str:
         sql, first, modifier = self.sql, params[0], link.modifier
         if first.type == "composite":
             return composite.condition(self, params, r, values)
@@ -189,10 +224,11 @@ class Compiler:
                 hashes = [p.sub_hash(token.OF_TYPE) for p in params]
             preds = [self._match(first, a, v, modifier) for v in values]
         ph = self.ph(sql, a, hashes)
-        body = f"SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {ph} AND {any_of(preds)}"
+        matched = all_of(preds) if every else any_of(preds)
+        body = f"SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {ph} AND {matched}"
         if modifier == "not":
             return f"NOT EXISTS ({body})"
-        self._last_driver = f"SELECT {a}.rid FROM {table} {a} WHERE {ph} AND {any_of(preds)}"
+        self._last_driver = f"SELECT {a}.rid FROM {table} {a} WHERE {ph} AND {matched}"
         return f"EXISTS ({body})"
 
     def _match(self, param: SearchParam, a: str, raw: str, modifier: str | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -67,6 +68,9 @@ class SearchParam:
     unsupported: str | None = None  # why this parameter cannot be searched
     # JSON keys the expression reads at the top of a resource; absent all -> nothing to extract
     keys: frozenset[str] | None = None
+    # At most one index row per resource (a date parameter on one non-repeating element): several
+    # conditions on the parameter may then be asked of the same row (see compiler.criteria).
+    single: bool = False
     hash: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +161,30 @@ def _normalizer(definition: dict[str, Any]) -> Normalizer:
     return DEFAULT
 
 
+_SIMPLE_PATH = re.compile(r"^([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)$")
+
+
+def single_valued(model: ElementModel, base: str, expression: str) -> bool:
+    """Whether a date expression gives at most one index row per resource: a plain
+    ``Base.element`` whose element does not repeat (fhir.resources' R4B model; a choice element
+    never repeats) and is never a Timing (one row per event). Anything else counts as repeating."""
+    found = _SIMPLE_PATH.match(expression)
+    if found is None or found.group(1) != base:
+        return False
+    keys = model.children(base, found.group(2))
+    if not keys or any(type_name == "Timing" for _, type_name in keys):
+        return False
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from phix.fhir.walk import shape
+
+    try:
+        fields = shape(get_fhir_model_class(base), base).fields
+    except ValueError:  # not an R4B resource type (a profile's own base)
+        return False
+    return all(key in fields and not fields[key].is_list for key, _ in keys)
+
+
 class _Builder:
     def __init__(self, model: ElementModel) -> None:
         self.model = model
@@ -200,8 +228,14 @@ class _Builder:
             log.warning("search parameter not indexable", extra={"url": d.get("url"), "reason": str(exc)})
             return SearchParam(**common, unsupported=f"expression not supported: {exc}")
         keys = root_keys(self.model, base, expression)
+        single = ptype == "date" and single_valued(self.model, base, expression)
         return SearchParam(
-            **common, walker=walker, components=components, normalizer=_normalizer(d), keys=keys
+            **common,
+            walker=walker,
+            components=components,
+            normalizer=_normalizer(d),
+            keys=keys,
+            single=single,
         )
 
     def _components(self, d: dict[str, Any], base: str) -> tuple[Component, ...]:
