@@ -192,7 +192,7 @@ async def new_database(admin_dsn: str, name: str) -> str:
 
 
 async def phix_run(
-    admin_dsn: str, name: str, data: list[Any], model: Any = None, batch: int = 250
+    admin_dsn: str, name: str, data: list[Any], model: Any = None, batch: int = 250, connections: int = 2
 ) -> dict[str, Any]:
     dsn = await new_database(admin_dsn, f"mpibench_{name}")
     conn = await asyncpg.connect(dsn)
@@ -204,14 +204,16 @@ async def phix_run(
             items += await store_patients(conn, [(pid, res) for pid, _, res, _ in data[chunk : chunk + 2000]])
         stored = time.perf_counter() - started
         engine = Engine(model=model or default_model())
-        second = await asyncpg.connect(dsn)  # bulk linking runs two batches at once (2 cores)
-        await second.execute("SET TIME ZONE 'UTC'")
+        more = [await asyncpg.connect(dsn) for _ in range(connections - 1)]  # batches linked at once
+        for extra in more:
+            await extra.execute("SET TIME ZONE 'UTC'")
         started = time.perf_counter()
         deferred = 0
-        async for outcomes in link_items(conn, engine, items, batch, more=[second]):
+        async for outcomes in link_items(conn, engine, items, batch, more=more):
             deferred += sum(o.status == "deferred" for o in outcomes)
         linked = time.perf_counter() - started
-        await second.close()
+        for extra in more:
+            await extra.close()
         rows = await conn.fetch("SELECT patient_id, golden_id FROM mpi_record")
         reviews = await conn.fetchval("SELECT count(*) FROM mpi_review WHERE status = 'open'")
         found = {r["patient_id"]: r["golden_id"] for r in rows}
@@ -440,13 +442,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.febrl:
             datasets += [("febrl3", febrl(args.febrl, "febrl3")), ("febrl4", febrl(args.febrl, "febrl4"))]
         for name, data in datasets:
-            result = await phix_run(dsn, name, data)
+            result = await phix_run(dsn, name, data, connections=args.connections)
             model = result.pop("em_model")
             _print(f"phix {name}", result)
             print(f"  EM-calibrated thresholds for {name}: {model.thresholds.model_dump()}", flush=True)
             results[f"phix_{name}"] = result
             if name.startswith("febrl"):
-                again = await phix_run(dsn, f"{name}_em", data, model=model)
+                again = await phix_run(dsn, f"{name}_em", data, model=model, connections=args.connections)
                 again.pop("em_model", None)
                 _print(f"phix {name} (EM-estimated weights)", again)
                 results[f"phix_{name}_em"] = again
@@ -481,6 +483,12 @@ def parse(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-residents", type=int, default=1_000_000, help="0 to skip the latency run")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=2,
+        help="batches linked at once (2 uses both cores; 1 links in input order, deterministically)",
+    )
     parser.add_argument("--dsn", help="an admin DSN of an external PostgreSQL (default: embedded)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
     return parser.parse_args(list(argv) if argv is not None else None)
