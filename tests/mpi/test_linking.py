@@ -87,6 +87,58 @@ async def test_concurrent_registrations_make_one_resident(
     assert await conn.fetchval("SELECT count(*) FROM mpi_golden WHERE status = 'active'") == 1
 
 
+async def test_a_burst_linked_by_two_servers_workers_makes_one_resident_per_person(
+    settings: Any, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """The default (queued) linking with two server processes' workers taking small batches at
+    once: records of one person land in different batches and must still make one resident."""
+    from contextlib import AsyncExitStack
+
+    from phix import app as app_module
+
+    from .conftest import DOMAINS
+
+    monkeypatch.setattr(app_module, "DOMAINS", DOMAINS)
+    queued = settings.model_copy(update={"mpi": settings.mpi.model_copy(update={"linking": "async"})})
+    people = [
+        ("黄", "志明", "1975-11-30", 31),
+        ("林", "秀英", "1982-03-14", 42),
+        ("陈", "建华", "1990-07-01", 53),
+    ]
+    orgs = ["ptsdyyy", "ptxyfsyy", "ptszyy", "pthjyy", "ptsdeyy", "xyxyy"]
+    async with AsyncExitStack() as stack:
+        clients = []
+        for _ in range(2):
+            application = app_module.create_app(queued)
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            engine = application.state.mpi
+            engine.model = engine.model.model_copy(
+                update={"linking": engine.model.linking.model_copy(update={"worker_batch": 2})}
+            )
+            transport = httpx.ASGITransport(app=application)
+            clients.append(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://phix.test/fhir")
+                )
+            )
+        bodies = [
+            (
+                family,
+                patient(family, given, birth=birth, rid=resident_id(birth, seq), org=org, mrn=f"B{seq}{n}"),
+            )
+            for family, given, birth, seq in people
+            for n, org in enumerate(orgs)
+        ]
+        ids = await asyncio.gather(*(create(clients[n % 2], body) for n, (_, body) in enumerate(bodies)))
+        links = await wait_linked(conn, list(ids), timeout=30)
+    residents: dict[str, set[str]] = {}
+    for (family, _), pid in zip(bodies, ids, strict=True):
+        residents.setdefault(family, set()).add(links[pid])
+    assert {family: len(golden) for family, golden in residents.items()} == {"黄": 1, "林": 1, "陈": 1}
+    # never split and joined again afterwards: three residents were ever made
+    assert await conn.fetchval("SELECT count(*) FROM mpi_golden") == 3
+
+
 async def test_transaction_bundle_links_its_patients(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:
