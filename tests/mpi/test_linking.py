@@ -42,6 +42,23 @@ async def test_same_person_from_two_hospitals_is_one_resident(
     assert golden["identifier"][0]["value"] == rid
 
 
+async def test_a_mistyped_birth_year_without_id_or_phone_still_finds_the_resident(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    """From the demo sample: a township hospital typed 2031 for 2021 and recorded no resident ID
+    and no phone. Name and birth year shared no blocking key with the child's other records."""
+    home = "福建省莆田市涵江区江口镇小亭村73号"
+    rid = resident_id("2021-10-09", 46)
+    a = await create(client, patient("林", "可馨", birth="2021-10-09", rid=rid, mrn="K1", address=home))
+    b = await create(client, patient("林", "可馨", birth="2031-10-09", org="pthjyy", mrn="K2", address=home))
+    links = await wait_linked(conn, [a, b])
+    review = await conn.fetchval(
+        "SELECT count(*) FROM mpi_review WHERE patient_id = $1 AND status = 'open'", b
+    )
+    # linked, or at least put before a steward with the child as the candidate
+    assert links[a] == links[b] or review == 1
+
+
 async def test_different_people_are_different_residents(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:

@@ -63,6 +63,8 @@ def keys(f: Features) -> list[str]:
     if f.name is not None and not f.name.temp:
         for reading in f.name.readings[:MAX_NAME_READINGS]:
             out += [f"np:{reading}|{year}" for year in sorted({d[:4] for d in dates})] or [f"np:{reading}|"]
+            if f.name.han is not None:  # a mistyped year: the name with the month and day of birth
+                out += [f"nd:{reading}|{day}" for day in sorted({d[5:] for d in dates})]
         if f.name.han is None and dates:
             out.append(f"np:{f.name.key}|")  # Latin-script names are rare enough to block on alone
         if f.name.han is None:
