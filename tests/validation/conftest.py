@@ -199,3 +199,14 @@ def expect(*specs: tuple[Any, ...]) -> list[dict[str, Any]]:
 @pytest.fixture(name="expect")
 def expect_fixture() -> Callable[..., list[dict[str, Any]]]:
     return expect
+
+
+@pytest.fixture
+def refused(api: httpx.AsyncClient, db: asyncpg.Connection) -> Callable[..., Any]:
+    """``await refused(resource, issue_tuples)``: :func:`_rejected` of a resource dict with the
+    issues :func:`expect` builds from the tuples (the table-driven tests' one line)."""
+
+    async def run(resource: dict[str, Any], issues: list[tuple[Any, ...]]) -> None:
+        await _rejected(api, db, orjson.dumps(resource), expect(*issues))
+
+    return run
