@@ -40,29 +40,20 @@ class ReferentialIntegrity:
     async def after_write(
         self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
     ) -> None:
-        if resource is None:
-            return
-        targets = local_targets(resource, self.base_url, version.res_type)
-        targets.pop((version.res_type, version.res_id), None)  # a self-reference is fine
-        if not targets:
-            return
-        await self._check(conn, targets)
+        await self.after_write_many(conn, [(version, resource)])
 
     async def after_write_many(self, conn: asyncpg.Connection, written: Sequence[Written]) -> None:
-        """The targets of a batch, checked in one query."""
+        """The targets of a batch, checked in one query (or collected, inside a transaction bundle)."""
         targets: dict[tuple[str, str], str] = {}
         for version, resource in written:
             if resource is None:
                 continue
             own = local_targets(resource, self.base_url, version.res_type)
-            own.pop((version.res_type, version.res_id), None)
+            own.pop((version.res_type, version.res_id), None)  # a self-reference is fine
             for key, path in own.items():
                 targets.setdefault(key, path)
-        if targets:
-            await self._check(conn, targets)
-
-    @staticmethod
-    async def _check(conn: asyncpg.Connection, targets: dict[tuple[str, str], str]) -> None:
+        if not targets:
+            return
         collected = _deferred.get()
         if collected is not None:
             for key, path in targets.items():

@@ -1,6 +1,6 @@
 """Write resources' index rows (inside the caller's write transaction), in one round trip.
 
-:func:`index_resource` / :func:`index_many` run a single statement whose data-modifying CTEs delete
+:func:`write_rows` (and :func:`index_many`) run a single statement whose data-modifying CTEs delete
 the old rows of the given rids from every index table and insert the new ones from ``unnest`` of
 column arrays (the deletes do not see the rows inserted by the same statement), into the tables
 that get rows only. There is one statement shape per set of tables, so asyncpg prepares each once
@@ -100,26 +100,8 @@ def prepare_rows(registry: Registry, res_type: str, resource: dict[str, Any]) ->
     return extraction.extract(registry, res_type, resource)
 
 
-async def index_resource(
-    conn: asyncpg.Connection,
-    registry: Registry,
-    rid: int,
-    res_type: str,
-    resource: dict[str, Any],
-    *,
-    fresh: bool = False,
-) -> None:
-    """Replace all index rows of ``rid`` with those extracted from ``resource``."""
-    await write_rows(conn, [(rid, prepare_rows(registry, res_type, resource))], fresh=fresh)
-
-
 async def index_many(
     conn: asyncpg.Connection, registry: Registry, items: Iterable[tuple[int, str, dict[str, Any]]]
 ) -> None:
-    """:func:`index_resource` for many ``(rid, res_type, resource)`` at once (bundles, reindex)."""
+    """Replace the index rows of many ``(rid, res_type, resource)`` at once (reindex)."""
     await write_rows(conn, [(rid, prepare_rows(registry, t, r)) for rid, t, r in items])
-
-
-async def clear_resource(conn: asyncpg.Connection, rid: int) -> None:
-    """Remove every index row of ``rid`` (on delete)."""
-    await write_rows(conn, [(rid, {})])

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from phix.fhir.interactions.search import router
 from phix.search.extract import Rows
-from phix.search.indexer import clear_resource, index_resource, prepare_rows, write_rows
+from phix.search.indexer import prepare_rows, write_rows
 from phix.search.registry import Registry, load_registry
 from phix.search.service import find
 from phix.storage.repository import Version, Written
@@ -48,15 +48,11 @@ class SearchIndexer:
     async def after_write(
         self, conn: asyncpg.Connection, version: Version, resource: dict[str, Any] | None
     ) -> None:
-        if resource is None or version.deleted:
-            await clear_resource(conn, version.rid)
-        else:
-            # A first version's rid is new: it has no index rows to replace.
-            fresh = version.version == 1
-            await index_resource(conn, self.registry, version.rid, version.res_type, resource, fresh=fresh)
+        await self.after_write_many(conn, [(version, resource)])
 
     async def after_write_many(self, conn: asyncpg.Connection, written: Sequence[Written]) -> None:
-        """A batch's index rows in at most two statements (first versions, later versions)."""
+        """A batch's index rows in at most two statements: first versions (a new rid has no rows
+        to replace) and later versions or deletions (their rows are replaced or cleared)."""
         first: list[tuple[int, Rows]] = []
         later: list[tuple[int, Rows]] = []
         for version, resource in written:

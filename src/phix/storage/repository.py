@@ -444,10 +444,7 @@ class Repository:
         return True
 
     async def _notify(self, version: Version, resource: dict[str, Any] | None) -> None:
-        deferred = self._defer([(version, resource)])
-        for listener in self.listeners:
-            if not (deferred and _deferrable(listener)):
-                await listener.after_write(self.conn, version, resource)
+        await self._notify_many([(version, resource)])
 
     async def _notify_many(self, written: Sequence[Written]) -> None:
         if not written:
