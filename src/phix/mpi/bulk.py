@@ -31,14 +31,11 @@ async def store_patients(
     listeners: Sequence[WriteListener] = (),
     validated: bool = True,
 ) -> list[Item]:
-    """Store ``(id, Patient)`` pairs (PUT semantics) in one transaction, without linking them."""
+    """Store ``(id, Patient)`` pairs (PUT semantics, distinct ids) in one transaction and a few
+    statements (:meth:`Repository.put_many`), without linking them."""
     repo = Repository(conn, RequestContext(client="mpi-bulk"), listeners)
-    items: list[Item] = []
-    async with conn.transaction():
-        for pid, resource in patients:
-            version, _ = await repo.update("Patient", pid, resource, validated=validated)
-            items.append(Item(pid, version.rid, orjson.loads(version.body or b"{}")))
-    return items
+    versions = await repo.put_many("Patient", patients, validated=validated)
+    return [Item(v.res_id, v.rid, orjson.loads(v.body or b"{}")) for v in versions]
 
 
 async def link_items(
